@@ -1,0 +1,5 @@
+import sys
+
+from modelrollout.cli import main
+
+sys.exit(main())

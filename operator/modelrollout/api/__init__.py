@@ -1,0 +1,1 @@
+"""The ModelDeployment API (v1alpha1): pydantic models, the single source of truth."""
