@@ -74,9 +74,7 @@ class CandidateResult(_Strict):
     device: str = Field(default="CPU", description="Device it was measured on (CPU, CUDA, GPU, NPU).")
     p50Ms: float | None = Field(default=None, description="Median latency at batch 1, in milliseconds.")
     p99Ms: float | None = Field(default=None, description="99th percentile latency at batch 1, in milliseconds.")
-    throughput: float | None = Field(
-        default=None, description="Samples per second at the benchmark batch size."
-    )
+    throughput: float | None = Field(default=None, description="Samples per second at the benchmark batch size.")
     accuracy: float | None = Field(
         default=None, description="Score on the evaluation data under the evaluation metric."
     )

@@ -1,0 +1,28 @@
+"""Durations as people write them in manifests ("90s", "2m", "1h30m")."""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+PATTERN: Final = r"^([0-9]+(ms|s|m|h))+$"
+_PART = re.compile(r"([0-9]+)(ms|s|m|h)")
+_UNIT_SECONDS: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse(text: str) -> float:
+    """Seconds in a duration string; raises ValueError naming the text when it is malformed."""
+    if not re.fullmatch(PATTERN, text):
+        raise ValueError(f"invalid duration {text!r}: use digits with ms, s, m or h, e.g. 30s or 1h30m")
+    return sum(int(n) * _UNIT_SECONDS[unit] for n, unit in _PART.findall(text))
+
+
+def format_seconds(seconds: float) -> str:
+    """The shortest duration string for a whole number of seconds (for messages and defaults)."""
+    whole = int(seconds)
+    if whole != seconds:
+        return f"{round(seconds * 1000)}ms"
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    text = (f"{hours}h" if hours else "") + (f"{minutes}m" if minutes else "") + (f"{secs}s" if secs else "")
+    return text or "0s"

@@ -1,0 +1,551 @@
+"""ModelDeployment v1alpha1: spec and status.
+
+These models are the single source of truth: `crds/modeldeployment.yaml` is generated
+from them (`modelrollout crd`), and every cross-field rule below exists twice on
+purpose, once as a pydantic validator (for the operator and unit tests) and once as a
+CEL rule in `cel` metadata (for the API server, which must refuse bad specs before the
+operator ever sees them). `tests/api/` runs the same table of invalid specs against
+both.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Final
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+from pydantic.config import JsonDict
+
+from modelrollout.api import durations
+from modelrollout.api.optimization import CandidateResult, CandidateSpec, Metric, SelectedArtifact
+
+Duration = Annotated[str, Field(pattern=durations.PATTERN, json_schema_extra={"example": "30s"})]
+URI_PATTERN: Final = r"^((file|pvc|https?|s3)://.+|models:/.+)$"
+QUANTITY_PATTERN: Final = (
+    r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+SUCCESS_CONDITION_PATTERN: Final = r"^result\s*(<|<=|>|>=|==|!=)\s*-?[0-9]+(\.[0-9]+)?([eE]-?[0-9]+)?$"
+MAX_STEPS: Final = 20
+MAX_MEASUREMENTS: Final = 30
+MAX_HISTORY: Final = 20
+
+
+def cel(rule: str, message: str, *, field_path: str | None = None) -> JsonDict:
+    """One `x-kubernetes-validations` entry."""
+    entry: JsonDict = {"rule": rule, "message": message}
+    if field_path:
+        entry["fieldPath"] = field_path
+    return entry
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, use_enum_values=False
+    )
+
+
+# --------------------------------------------------------------------------------------
+# spec.model
+
+
+class ModelFormat(StrEnum):
+    ONNX = "onnx"
+    OPENVINO = "openvino"
+
+
+class ModelSource(_Model):
+    """Which model to deploy and where to fetch it."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "self.format != 'onnx' || !self.uri.endsWith('.xml')",
+                    "spec.model.uri: an .xml file is OpenVINO IR; set format: openvino",
+                    field_path=".uri",
+                ),
+            ]
+        }
+    )
+
+    name: str = Field(
+        min_length=1,
+        max_length=63,
+        pattern=r"^[a-z0-9]([-a-z0-9._]*[a-z0-9])?$",
+        description="Model name, used in labels and metrics (lower case, digits, '-', '.', '_').",
+    )
+    version: str = Field(
+        min_length=1,
+        max_length=63,
+        pattern=r"^[A-Za-z0-9]([-A-Za-z0-9._]*[A-Za-z0-9])?$",
+        description="Model version. A new version (or a new uri) starts a new rollout.",
+    )
+    uri: str = Field(
+        min_length=1,
+        max_length=2048,
+        pattern=URI_PATTERN,
+        description=(
+            "Where the model is: file://, pvc://<claim>/<path>, http(s)://, s3://bucket/key, "
+            "or an MLflow registry URI models:/<name>/<version> or models:/<name>@<alias>."
+        ),
+    )
+    format: ModelFormat = Field(default=ModelFormat.ONNX, description="Format of the model at uri: onnx or openvino.")
+    sha256: str | None = Field(
+        default=None,
+        pattern=r"^[a-f0-9]{64}$",
+        description="Optional SHA-256 of the model file; the download is refused when it differs.",
+    )
+
+    @model_validator(mode="after")
+    def _format_matches_uri(self) -> ModelSource:
+        if self.format is ModelFormat.ONNX and self.uri.endswith(".xml"):
+            raise ValueError("spec.model.uri: an .xml file is OpenVINO IR; set format: openvino")
+        return self
+
+
+# --------------------------------------------------------------------------------------
+# spec.optimization
+
+
+class DataSource(_Model):
+    """A data set for calibration or evaluation: an .npz file with one array per model input."""
+
+    uri: str = Field(
+        pattern=URI_PATTERN,
+        max_length=2048,
+        description="URI of an .npz file: one array per model input (first axis = samples), 'labels' for accuracy.",
+    )
+    samples: int = Field(default=128, ge=1, le=100000, description="How many samples to use at most.")
+
+
+class Evaluation(_Model):
+    """How candidates are compared with the FP32 reference."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "self.metric != 'accuracy' || has(self.uri)",
+                    "spec.optimization.evaluation.uri: metric accuracy needs labelled evaluation data",
+                    field_path=".uri",
+                ),
+            ]
+        }
+    )
+
+    uri: str | None = Field(
+        default=None,
+        pattern=URI_PATTERN,
+        max_length=2048,
+        description="Evaluation data (.npz). Without it, inputs are generated from the model's signature.",
+    )
+    samples: int = Field(default=256, ge=1, le=100000, description="How many samples to evaluate at most.")
+    metric: Metric = Field(
+        default=Metric.COSINE,
+        description="accuracy (labelled), top1-agreement (argmax agrees with FP32) or cosine (output similarity).",
+    )
+    max_drop: float = Field(
+        default=0.01, ge=0.0, le=1.0, description="Accuracy budget: the largest allowed drop from the FP32 reference."
+    )
+
+    @model_validator(mode="after")
+    def _accuracy_needs_labels(self) -> Evaluation:
+        if self.metric is Metric.ACCURACY and self.uri is None:
+            raise ValueError("spec.optimization.evaluation.uri: metric accuracy needs labelled evaluation data")
+        return self
+
+
+class Optimization(_Model):
+    """How the optimization Job builds and judges candidates."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "self.candidates.all(c, self.candidates.filter(d, d.runtime == c.runtime && "
+                    "d.precision == c.precision && d.method == c.method).size() == 1)",
+                    "spec.optimization.candidates: each candidate may be listed once",
+                    field_path=".candidates",
+                ),
+            ]
+        }
+    )
+
+    enabled: bool = Field(default=True, description="Run the optimization Job. False serves the model as it is.")
+    candidates: list[CandidateSpec] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Candidates to build and measure. Empty (the default) means auto: chosen from the accelerator.",
+    )
+    calibration: DataSource | None = Field(default=None, description="Calibration data for static quantization.")
+    evaluation: Evaluation = Field(default_factory=Evaluation, description="How accuracy is judged.")
+    benchmark_batch: int = Field(default=32, ge=1, le=4096, description="Batch size for the throughput benchmark.")
+    timeout: Duration = Field(default="30m", description="Deadline of the optimization Job.")
+    backoff_limit: int = Field(default=1, ge=0, le=10, description="Retries of a failed optimization pod.")
+
+    @model_validator(mode="after")
+    def _unique_candidates(self) -> Optimization:
+        keys = [c.key for c in self.candidates]
+        if len(keys) != len(set(keys)):
+            raise ValueError("spec.optimization.candidates: each candidate may be listed once")
+        return self
+
+
+# --------------------------------------------------------------------------------------
+# spec.serving
+
+
+class Accelerator(StrEnum):
+    CPU = "cpu"
+    NVIDIA_GPU = "nvidia-gpu"
+    INTEL_GPU = "intel-gpu"
+    NPU = "npu"
+
+
+class Resources(_Model):
+    """Compute resources of the inference container (Kubernetes quantities)."""
+
+    requests: dict[str, Annotated[str, Field(pattern=QUANTITY_PATTERN)]] = Field(
+        default_factory=dict, description="Requested resources, e.g. cpu: 500m, memory: 1Gi."
+    )
+    limits: dict[str, Annotated[str, Field(pattern=QUANTITY_PATTERN)]] = Field(
+        default_factory=dict, description="Resource limits. Extended resources (GPUs) are added from the node pool."
+    )
+
+
+class Serving(_Model):
+    """Where and how the inference server runs."""
+
+    replicas: int = Field(default=2, ge=1, le=1000, description="Replicas of the stable version at full traffic.")
+    accelerator: Accelerator = Field(
+        default=Accelerator.CPU, description="cpu, nvidia-gpu, intel-gpu or npu; mapped to a node pool profile."
+    )
+    node_pool: str | None = Field(
+        default=None,
+        max_length=63,
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        description="Pin a node pool profile by name (defaults to the accelerator's profile).",
+    )
+    resources: Resources = Field(default_factory=Resources, description="Requests and limits of the server container.")
+    image: str | None = Field(
+        default=None, max_length=512, description="Server image; defaults to the operator's own image."
+    )
+
+
+# --------------------------------------------------------------------------------------
+# spec.rollout
+
+
+class Step(_Model):
+    """One canary step: send `weight` percent of traffic to the new version, then wait."""
+
+    weight: int = Field(ge=1, le=100, description="Percent of traffic for the canary (1-100).")
+    pause: Duration | None = Field(
+        default=None,
+        description="How long the step lasts while analysis runs. Empty: until analysis has minSamples passes.",
+    )
+
+
+class Router(StrEnum):
+    REPLICAS = "replicas"
+    GATEWAY_API = "gateway-api"
+
+
+class ParentRef(_Model):
+    """A Gateway the HTTPRoute attaches to."""
+
+    name: str = Field(min_length=1, max_length=253, description="Gateway name.")
+    namespace: str | None = Field(default=None, max_length=63, description="Gateway namespace (default: the route's).")
+    section_name: str | None = Field(default=None, max_length=253, description="Listener name on the Gateway.")
+
+
+class GatewayRouting(_Model):
+    """HTTPRoute settings for the gateway-api router."""
+
+    parent_refs: list[ParentRef] = Field(min_length=1, max_length=8, description="Gateways to attach the route to.")
+    hostnames: list[str] = Field(default_factory=list, max_length=16, description="Hostnames the route matches.")
+
+
+class Traffic(_Model):
+    """How the traffic split between stable and canary is carried."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "self.router != 'gateway-api' || has(self.gateway)",
+                    "spec.rollout.traffic.gateway: router gateway-api needs gateway.parentRefs",
+                    field_path=".gateway",
+                ),
+            ]
+        }
+    )
+
+    router: Router = Field(
+        default=Router.REPLICAS,
+        description="replicas: the split follows replica counts behind one Service; gateway-api: HTTPRoute weights.",
+    )
+    gateway: GatewayRouting | None = Field(default=None, description="Gateway API settings (router gateway-api).")
+
+    @model_validator(mode="after")
+    def _gateway_needs_parents(self) -> Traffic:
+        if self.router is Router.GATEWAY_API and self.gateway is None:
+            raise ValueError("spec.rollout.traffic.gateway: router gateway-api needs gateway.parentRefs")
+        return self
+
+
+class Prometheus(_Model):
+    url: str = Field(pattern=r"^https?://.+", max_length=2048, description="Base URL of the Prometheus HTTP API.")
+    timeout: Duration = Field(default="10s", description="Timeout of one query.")
+
+
+class LatencySLO(_Model):
+    """The canary's latency quantile must stay under a bound (and, optionally, near stable's)."""
+
+    quantile: float = Field(default=0.99, gt=0.0, lt=1.0, description="Latency quantile, in (0, 1).")
+    max_ms: float = Field(gt=0.0, description="Upper bound of that quantile, in milliseconds.")
+    max_ratio_to_stable: float | None = Field(
+        default=None, gt=0.0, description="Optional: fail when canary's quantile exceeds stable's times this."
+    )
+
+
+class ErrorRateSLO(_Model):
+    max: float = Field(ge=0.0, le=1.0, description="Largest allowed share of failed requests, in [0, 1].")
+
+
+class AccuracySLO(_Model):
+    min: float = Field(ge=0.0, le=1.0, description="Smallest allowed online accuracy from feedback, in [0, 1].")
+    min_feedback: int = Field(default=20, ge=1, description="Fewer feedback events than this: inconclusive.")
+
+
+class SLOs(_Model):
+    latency: LatencySLO | None = Field(default=None, description="Latency quantile bound.")
+    error_rate: ErrorRateSLO | None = Field(default=None, description="Error-rate bound.")
+    accuracy: AccuracySLO | None = Field(default=None, description="Online accuracy bound from prediction feedback.")
+
+
+class CustomMetric(_Model):
+    """A PromQL query of your own; `{{version}}`, `{{model}}`, `{{namespace}}` and `{{window}}` are filled in."""
+
+    name: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9_]*[a-z0-9])?$", description="Name.")
+    query: str = Field(min_length=1, max_length=4096, description="PromQL returning one scalar or one series.")
+    success_condition: str = Field(
+        pattern=SUCCESS_CONDITION_PATTERN,
+        description="Comparison of the query's result with a number, e.g. 'result < 0.05'.",
+    )
+
+
+class Analysis(_Model):
+    """Gates on every step: SLO queries against Prometheus."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "self.metrics.all(m, self.metrics.filter(n, n.name == m.name).size() == 1)",
+                    "spec.rollout.analysis.metrics: metric names must be unique",
+                    field_path=".metrics",
+                ),
+            ]
+        }
+    )
+
+    prometheus: Prometheus = Field(description="Where to query.")
+    interval: Duration = Field(default="30s", description="Time between two checks.")
+    window: Duration = Field(default="1m", description="Range of the rate() windows in the queries.")
+    failure_limit: int = Field(default=2, ge=1, le=100, description="Failed checks before rollback.")
+    inconclusive_limit: int = Field(
+        default=5, ge=1, le=1000, description="Consecutive inconclusive or errored checks before the rollout pauses."
+    )
+    min_samples: int = Field(
+        default=50, ge=1, description="Fewer canary requests than this in the window: inconclusive, never a pass."
+    )
+    slos: SLOs = Field(default_factory=SLOs, description="Built-in SLOs on the inference server's metrics.")
+    metrics: list[CustomMetric] = Field(default_factory=list, max_length=16, description="Custom PromQL checks.")
+
+    @model_validator(mode="after")
+    def _unique_metric_names(self) -> Analysis:
+        names = [m.name for m in self.metrics]
+        if len(names) != len(set(names)):
+            raise ValueError("spec.rollout.analysis.metrics: metric names must be unique")
+        return self
+
+
+def _default_steps() -> list[Step]:
+    return [Step(weight=10, pause="1m"), Step(weight=50, pause="2m"), Step(weight=100)]
+
+
+class Rollout(_Model):
+    """How a new version goes from zero to all traffic."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "self.steps.map(s, s.weight).isSorted() && "
+                    "self.steps.all(s, self.steps.filter(t, t.weight == s.weight).size() == 1)",
+                    "spec.rollout.steps: weights must be strictly ascending",
+                    field_path=".steps",
+                ),
+                cel(
+                    "self.steps[self.steps.size() - 1].weight == 100",
+                    "spec.rollout.steps: the last step's weight must be 100",
+                    field_path=".steps",
+                ),
+            ]
+        }
+    )
+
+    steps: list[Step] = Field(
+        default_factory=_default_steps,
+        min_length=1,
+        max_length=MAX_STEPS,
+        description="Traffic steps, weights strictly ascending and ending at 100.",
+    )
+    traffic: Traffic = Field(default_factory=Traffic, description="How the split is carried.")
+    analysis: Analysis | None = Field(
+        default=None, description="SLO gates. Without it, each step only waits for its pause."
+    )
+    progress_deadline: Duration = Field(
+        default="30m", description="A rollout not done after this is reported stuck (condition and metric)."
+    )
+
+    @model_validator(mode="after")
+    def _steps_ascending_to_100(self) -> Rollout:
+        weights = [s.weight for s in self.steps]
+        if any(b <= a for a, b in itertools.pairwise(weights)):
+            raise ValueError("spec.rollout.steps: weights must be strictly ascending")
+        if weights[-1] != 100:
+            raise ValueError("spec.rollout.steps: the last step's weight must be 100")
+        return self
+
+
+class ModelDeploymentSpec(_Model):
+    """Which model, how to optimize it, where it may run and how to roll it out."""
+
+    model: ModelSource = Field(description="The model and where to fetch it.")
+    optimization: Optimization = Field(default_factory=Optimization, description="The optimization Job.")
+    serving: Serving = Field(default_factory=Serving, description="Inference pods.")
+    rollout: Rollout = Field(default_factory=Rollout, description="Canary steps and analysis.")
+
+
+# --------------------------------------------------------------------------------------
+# status
+
+
+class Phase(StrEnum):
+    PENDING = "Pending"
+    OPTIMIZING = "Optimizing"
+    DEPLOYING = "Deploying"
+    CANARY = "Canary"
+    PAUSED = "Paused"
+    PROMOTING = "Promoting"
+    SUCCEEDED = "Succeeded"
+    ROLLED_BACK = "RolledBack"
+    FAILED = "Failed"
+
+
+class ConditionType(StrEnum):
+    READY = "Ready"  # the stable version serves all traffic it should, at the current spec
+    PROGRESSING = "Progressing"  # a rollout is under way
+    DEGRADED = "Degraded"  # the last rollout failed or was rolled back
+    OPTIMIZED = "Optimized"  # the current revision's optimization finished
+    SCHEDULABLE = "Schedulable"  # some node can host the target pool
+    ANALYSIS_HEALTHY = "AnalysisHealthy"  # the last analysis check passed
+
+
+class Condition(_Model):
+    type: str = Field(description="Condition type.")
+    status: str = Field(pattern=r"^(True|False|Unknown)$", description="True, False or Unknown.")
+    reason: str = Field(default="", max_length=1024, description="CamelCase reason.")
+    message: str = Field(default="", max_length=32768, description="Human-readable detail.")
+    last_transition_time: datetime | None = Field(default=None, description="When status last changed.")
+    observed_generation: int | None = Field(default=None, description="Generation this condition describes.")
+
+
+class VersionRef(_Model):
+    """A deployed version: what the inference server of one role runs."""
+
+    version: str = Field(description="Model version.")
+    revision: str = Field(description="Hash of the model and optimization spec that produced it.")
+    runtime: str = Field(default="onnxruntime", description="Runtime of the artifact.")
+    uri: str = Field(description="URI of the (optimized) artifact the server loads.")
+
+
+class OptimizationStatus(_Model):
+    revision: str = Field(default="", description="Revision the report belongs to.")
+    job: str = Field(default="", description="Name of the optimization Job.")
+    succeeded: bool | None = Field(default=None, description="Outcome; empty while running.")
+    reason: str = Field(default="", description="Failure reason.")
+    selected: SelectedArtifact | None = Field(default=None, description="The winning candidate.")
+    candidates: list[CandidateResult] = Field(default_factory=list, description="Every candidate measured.")
+
+
+class Measurement(_Model):
+    at: datetime = Field(description="When it was taken.")
+    step: int = Field(description="Step index it belongs to.")
+    check: str = Field(description="SLO or custom metric name.")
+    result: str = Field(pattern=r"^(pass|fail|inconclusive|error)$", description="pass, fail, inconclusive or error.")
+    value: float | None = Field(default=None, description="Measured value, when there was one.")
+    stable_value: float | None = Field(default=None, description="Stable's value, when compared.")
+    message: str = Field(default="", max_length=1024, description="Why, in words.")
+
+
+class AnalysisStatus(_Model):
+    last_check: datetime | None = Field(default=None, description="Time of the last check.")
+    failed_checks: int = Field(default=0, description="Failed checks of the current rollout.")
+    inconclusive_checks: int = Field(default=0, description="Consecutive inconclusive or errored checks.")
+    passed_checks: int = Field(default=0, description="Passed checks in the current step.")
+    measurements: list[Measurement] = Field(default_factory=list, description="Latest measurements, bounded.")
+
+
+class HistoryEntry(_Model):
+    version: str = Field(description="Model version.")
+    revision: str = Field(description="Revision hash.")
+    outcome: str = Field(description="Promoted, RolledBack, Aborted or Failed.")
+    at: datetime = Field(description="When.")
+    reason: str = Field(default="", max_length=1024, description="Why.")
+
+
+class ModelDeploymentStatus(_Model):
+    """What the operator observed and decided. Written only by the operator."""
+
+    observed_generation: int | None = Field(default=None, description="Generation of the spec last acted upon.")
+    phase: Phase = Field(default=Phase.PENDING, description="Where the rollout stands.")
+    conditions: list[Condition] = Field(default_factory=list, description="Kubernetes-style conditions.")
+    message: str = Field(default="", max_length=4096, description="What is happening, in one line.")
+    target_revision: str = Field(default="", description="Revision (hash of model and optimization spec) wanted now.")
+    stable: VersionRef | None = Field(default=None, description="The version serving as stable.")
+    canary: VersionRef | None = Field(default=None, description="The version being rolled out.")
+    stable_version: str = Field(default="", description="Stable model version (for printer columns).")
+    canary_version: str = Field(default="", description="Canary model version (for printer columns).")
+    canary_weight: int = Field(default=0, ge=0, le=100, description="Percent of traffic on the canary now.")
+    current_step: int | None = Field(default=None, description="Index of the current step.")
+    step_started_at: datetime | None = Field(default=None, description="When the current step began.")
+    pause_reason: str = Field(default="", description="Why the rollout is paused (Manual, AnalysisInconclusive).")
+    rollout_started_at: datetime | None = Field(default=None, description="When the current rollout began.")
+    phase_started_at: datetime | None = Field(default=None, description="When the current phase began.")
+    optimization: OptimizationStatus | None = Field(default=None, description="Result of the optimization Job.")
+    analysis: AnalysisStatus = Field(default_factory=AnalysisStatus, description="Canary analysis.")
+    rolled_back_revisions: list[str] = Field(
+        default_factory=list, description="Revisions rolled back; not retried until the spec changes or a retry."
+    )
+    handled_controls: dict[str, str] = Field(
+        default_factory=dict, description="Annotation values of day-2 controls already acted upon."
+    )
+    history: list[HistoryEntry] = Field(default_factory=list, description="Recent rollout outcomes, newest last.")
+
+
+class ModelDeployment(_Model):
+    """An ML model taken to production: optimized, placed on a node pool, canaried on SLOs."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    api_version: str = Field(default="modelrollout.io/v1alpha1", alias="apiVersion")
+    kind: str = Field(default="ModelDeployment")
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    spec: ModelDeploymentSpec
+    status: ModelDeploymentStatus = Field(default_factory=ModelDeploymentStatus)

@@ -1,0 +1,57 @@
+"""Actions: what the shell must make true in the cluster. Plain immutable values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from modelrollout.api.v1alpha1 import VersionRef
+
+
+@dataclass(frozen=True)
+class EnsureOptimizationJob:
+    """The optimization Job for this revision exists (created once, never updated)."""
+
+    revision: str
+    version: str
+
+
+@dataclass(frozen=True)
+class EnsureDeployment:
+    """The Deployment of a role runs this version with this many replicas."""
+
+    role: str
+    ref: VersionRef
+    replicas: int
+
+
+@dataclass(frozen=True)
+class RemoveDeployment:
+    """The Deployment of a role is gone (its pods drain through their grace period)."""
+
+    role: str
+
+
+@dataclass(frozen=True)
+class SetTraffic:
+    """The router sends `canary_weight` percent to the canary, the rest to stable."""
+
+    canary_weight: int
+
+
+@dataclass(frozen=True)
+class EmitEvent:
+    """A Kubernetes Event on the ModelDeployment."""
+
+    type: str  # Normal | Warning
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class CountRollback:
+    """One rollback, for the operator's metrics."""
+
+    reason: str
+
+
+Action = EnsureOptimizationJob | EnsureDeployment | RemoveDeployment | SetTraffic | EmitEvent | CountRollback

@@ -1,0 +1,557 @@
+"""The rollout state machine: (spec, status, observations) -> (next status, actions).
+
+Phases and what moves them on:
+
+    Pending ──new revision──> Optimizing ──Job succeeded──> Deploying
+    Optimizing ──Job failed──> Failed                 (stable keeps serving)
+    Deploying ──first version ready──> Succeeded      (nothing to compare with)
+    Deploying ──canary ready──> Canary(step 0)
+    Canary ──step's pause over and analysis passed──> Canary(step+1) ... ──last step──> Promoting
+    Canary ──failureLimit failed checks / abort──> RolledBack   (revision remembered)
+    Canary ──inconclusiveLimit inconclusive or errored checks / pause annotation──> Paused
+    Paused ──a passing check / annotation removed──> Canary
+    Canary, Paused ──promote annotation──> Promoting
+    Promoting ──stable Deployment runs the new version──> Succeeded
+    any ──spec back to the stable revision──> Succeeded (canary cancelled)
+    RolledBack, Failed ──retry annotation──> a fresh rollout of the same revision
+
+A pass may only read its arguments; the shell runs it on every tick, so running it
+twice on the same inputs returns the same status and actions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+from modelrollout import names
+from modelrollout.api import durations
+from modelrollout.api.v1alpha1 import (
+    MAX_HISTORY,
+    MAX_MEASUREMENTS,
+    AnalysisStatus,
+    ConditionType,
+    HistoryEntry,
+    Measurement,
+    ModelDeploymentSpec,
+    ModelDeploymentStatus,
+    OptimizationStatus,
+    Phase,
+    VersionRef,
+)
+from modelrollout.rollout import conditions, steps
+from modelrollout.rollout.actions import (
+    Action,
+    CountRollback,
+    EmitEvent,
+    EnsureDeployment,
+    EnsureOptimizationJob,
+    RemoveDeployment,
+    SetTraffic,
+)
+from modelrollout.rollout.observations import JobPhase, Observations
+from modelrollout.rollout.revisions import revision_of
+from modelrollout.rollout.verdicts import Result, Verdict, overall
+
+IN_PROGRESS: Final = frozenset({Phase.OPTIMIZING, Phase.DEPLOYING, Phase.CANARY, Phase.PAUSED, Phase.PROMOTING})
+MAX_REMEMBERED: Final = 20
+PAUSE_MANUAL: Final = "Manual"
+PAUSE_INCONCLUSIVE: Final = "AnalysisInconclusive"
+_TRUTHY: Final = frozenset({"true", "yes", "1", "on"})
+
+
+@dataclass(frozen=True)
+class Decision:
+    status: ModelDeploymentStatus
+    actions: tuple[Action, ...]
+    verdicts: tuple[Verdict, ...] = ()  # judged in this pass, for the operator's metrics
+
+
+def analysis_due(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: datetime) -> bool:
+    """Whether the shell should query the provider before this pass.
+
+    The first check of a step waits one interval after the step began, so that the
+    canary has had traffic to measure.
+    """
+    analysis = spec.rollout.analysis
+    if analysis is None or status.phase not in {Phase.CANARY, Phase.PAUSED} or status.canary is None:
+        return False
+    marks = [t for t in (status.analysis.last_check, status.step_started_at) if t is not None]
+    if not marks:
+        return True
+    return (now - max(marks)).total_seconds() >= durations.parse(analysis.interval)
+
+
+def decide(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, obs: Observations) -> Decision:
+    """The next status and the actions that make the cluster match it."""
+    p = _Pass(spec, status, obs)
+    p.handle_controls()
+    p.follow_spec()
+    p.advance()
+    p.finish()
+    return Decision(status=p.s, actions=tuple(p.actions), verdicts=p.verdicts)
+
+
+class _Pass:
+    """One reconcile pass. Mutable only inside `decide`, which is what keeps it pure."""
+
+    def __init__(self, spec: ModelDeploymentSpec, status: ModelDeploymentStatus, obs: Observations) -> None:
+        self.spec = spec
+        self.s = status
+        self.obs = obs
+        self.now = obs.now
+        self.revision = revision_of(spec)
+        self.actions: list[Action] = []
+        self.verdicts: tuple[Verdict, ...] = ()
+
+    # -- small helpers -----------------------------------------------------------------
+
+    def update(self, **changes: Any) -> None:
+        if "phase" in changes and changes["phase"] != self.s.phase:
+            changes.setdefault("phase_started_at", self.now)
+        self.s = self.s.model_copy(update=changes)
+
+    def event(self, reason: str, message: str, *, warning: bool = False) -> None:
+        self.actions.append(EmitEvent("Warning" if warning else "Normal", reason, message))
+
+    def condition(self, type_: ConditionType, status: str, reason: str, message: str = "") -> None:
+        self.update(
+            conditions=conditions.set_condition(
+                self.s.conditions, type_, status, reason, message, now=self.now, generation=self.obs.generation
+            )
+        )
+
+    def history(self, ref: VersionRef, outcome: str, reason: str) -> None:
+        entry = HistoryEntry(version=ref.version, revision=ref.revision, outcome=outcome, at=self.now, reason=reason)
+        self.update(history=[*self.s.history, entry][-MAX_HISTORY:])
+
+    def control(self, annotation: str) -> str | None:
+        """An annotation's value when it was set to a value not acted upon yet."""
+        value = self.obs.annotations.get(annotation)
+        if not value or self.s.handled_controls.get(annotation) == value:
+            return None
+        return value
+
+    def handled(self, annotation: str) -> None:
+        value = self.obs.annotations[annotation]
+        self.update(handled_controls={**self.s.handled_controls, annotation: value})
+
+    def source_ref(self) -> VersionRef:
+        model = self.spec.model
+        runtime = "openvino" if model.format.value == "openvino" else "onnxruntime"
+        return VersionRef(version=model.version, revision=self.revision, runtime=runtime, uri=model.uri)
+
+    def split(self, weight: int) -> tuple[int, int]:
+        return steps.replica_split(self.spec.serving.replicas, weight, self.spec.rollout.traffic.router)
+
+    # -- day-2 controls ----------------------------------------------------------------
+
+    def handle_controls(self) -> None:
+        if self.control(names.ANNOTATION_RETRY) is not None:
+            self.handled(names.ANNOTATION_RETRY)
+            if self.revision in self.s.rolled_back_revisions or self.s.phase in {Phase.FAILED, Phase.ROLLED_BACK}:
+                self.update(
+                    rolled_back_revisions=[r for r in self.s.rolled_back_revisions if r != self.revision],
+                    target_revision="",  # forget it, so follow_spec starts it afresh
+                )
+                self.event("RetryRequested", f"retrying version {self.spec.model.version}")
+        if self.control(names.ANNOTATION_ABORT) is not None:
+            self.handled(names.ANNOTATION_ABORT)
+            if self.s.phase in IN_PROGRESS and self.s.stable is not None:
+                self.roll_back("Aborted", "aborted by a person (annotation)", outcome="Aborted")
+        if self.control(names.ANNOTATION_PROMOTE) is not None:
+            if self.s.phase in {Phase.CANARY, Phase.PAUSED}:
+                self.handled(names.ANNOTATION_PROMOTE)
+                self.update(phase=Phase.PROMOTING, pause_reason="")
+                self.event("PromoteRequested", f"promoting version {self.spec.model.version} to all traffic")
+            elif self.s.phase not in IN_PROGRESS:
+                # Nothing to promote: mark it handled so it cannot skip a future rollout.
+                self.handled(names.ANNOTATION_PROMOTE)
+
+    # -- a new revision in the spec ------------------------------------------------------
+
+    def follow_spec(self) -> None:
+        if self.s.target_revision == self.revision:
+            return
+        version = self.spec.model.version
+        stable = self.s.stable
+        if stable is not None and stable.revision == self.revision:
+            if self.s.canary is not None:
+                self.event("CanaryCancelled", f"spec is back at stable version {stable.version}")
+            self.update(
+                target_revision=self.revision,
+                phase=Phase.SUCCEEDED,
+                canary=None,
+                canary_version="",
+                canary_weight=0,
+                current_step=None,
+                pause_reason="",
+            )
+            return
+        if self.revision in self.s.rolled_back_revisions:
+            self.update(target_revision=self.revision, phase=Phase.ROLLED_BACK, canary=None, canary_version="")
+            return
+        if self.s.canary is not None:
+            self.event("CanarySuperseded", f"version {self.s.canary.version} replaced by {version} before promotion")
+        enabled = self.spec.optimization.enabled
+        self.update(
+            target_revision=self.revision,
+            phase=Phase.OPTIMIZING if enabled else Phase.DEPLOYING,
+            canary=None if enabled else self.source_ref(),
+            canary_version=version,
+            canary_weight=0,
+            current_step=None,
+            step_started_at=None,
+            pause_reason="",
+            rollout_started_at=self.now,
+            analysis=AnalysisStatus(),
+            optimization=OptimizationStatus(revision=self.revision) if enabled else None,
+        )
+        if enabled:
+            self.condition(ConditionType.OPTIMIZED, conditions.UNKNOWN, "Optimizing", f"optimizing version {version}")
+        self.event("RolloutStarted", f"rolling out version {version} (revision {self.revision})")
+
+    # -- one step of the phase machine ---------------------------------------------------
+
+    def advance(self) -> None:
+        handlers = {
+            Phase.PENDING: self.rest,
+            Phase.SUCCEEDED: self.rest,
+            Phase.ROLLED_BACK: self.rest,
+            Phase.FAILED: self.rest,
+            Phase.OPTIMIZING: self.optimizing,
+            Phase.DEPLOYING: self.deploying,
+            Phase.CANARY: self.canary,
+            Phase.PAUSED: self.canary,
+            Phase.PROMOTING: self.promoting,
+        }
+        handlers[self.s.phase]()
+
+    def rest(self) -> None:
+        """No rollout under way: stable alone takes all traffic."""
+        if self.s.stable is not None:
+            self.actions.append(EnsureDeployment(names.ROLE_STABLE, self.s.stable, self.spec.serving.replicas))
+            self.actions.append(SetTraffic(0))
+        if self.obs.canary is not None:
+            self.actions.append(RemoveDeployment(names.ROLE_CANARY))
+
+    def keep_stable(self) -> None:
+        if self.s.stable is not None:
+            self.actions.append(EnsureDeployment(names.ROLE_STABLE, self.s.stable, self.spec.serving.replicas))
+
+    def optimizing(self) -> None:
+        self.keep_stable()
+        job = self.obs.job
+        version = self.spec.model.version
+        if job.phase is JobPhase.ABSENT:
+            self.actions.append(EnsureOptimizationJob(self.revision, version))
+            self.update(message=f"optimizing version {version}")
+            return
+        if self.s.optimization is not None and job.name and self.s.optimization.job != job.name:
+            self.update(optimization=self.s.optimization.model_copy(update={"job": job.name}))
+        if job.phase is JobPhase.RUNNING:
+            self.update(message=f"optimizing version {version} in Job {job.name}")
+            return
+        report = job.report
+        if job.phase is JobPhase.FAILED or report is None or not report.succeeded or report.selected is None:
+            reason = job.reason or (report.reason if report else "") or "the optimization Job failed without a report"
+            self.update(
+                phase=Phase.FAILED,
+                message=f"optimization of version {version} failed: {reason}",
+                optimization=OptimizationStatus(
+                    revision=self.revision,
+                    job=job.name,
+                    succeeded=False,
+                    reason=reason,
+                    candidates=list(report.candidates) if report else [],
+                ),
+            )
+            self.condition(ConditionType.OPTIMIZED, conditions.FALSE, "OptimizationFailed", reason)
+            self.event("OptimizationFailed", f"version {version}: {reason}", warning=True)
+            self.history(self.source_ref(), "Failed", reason)
+            return
+        selected = report.selected
+        ref = VersionRef(version=version, revision=self.revision, runtime=selected.runtime.value, uri=selected.uri)
+        ratio = f", {selected.throughputRatio:.2f}x FP32 throughput" if selected.throughputRatio else ""
+        summary = f"{selected.runtime.value} {selected.precision.value} {selected.method.value}{ratio}"
+        self.update(
+            phase=Phase.DEPLOYING,
+            canary=ref,
+            optimization=OptimizationStatus(
+                revision=self.revision,
+                job=job.name,
+                succeeded=True,
+                selected=selected,
+                candidates=list(report.candidates),
+            ),
+        )
+        self.condition(ConditionType.OPTIMIZED, conditions.TRUE, "Optimized", f"selected {summary}")
+        self.event("Optimized", f"version {version}: selected {summary}")
+
+    def deploying(self) -> None:
+        ref = self.s.canary
+        if ref is None:  # status lost its artifact (edited by hand): optimize again
+            self.update(
+                phase=Phase.OPTIMIZING if self.spec.optimization.enabled else Phase.DEPLOYING,
+                canary=None if self.spec.optimization.enabled else self.source_ref(),
+            )
+            return
+        replicas = self.spec.serving.replicas
+        if self.s.stable is None:
+            # The first version has nothing to compare with: it becomes stable directly.
+            self.actions.append(EnsureDeployment(names.ROLE_STABLE, ref, replicas))
+            self.actions.append(SetTraffic(0))
+            observed = self.obs.stable
+            if (
+                observed is not None
+                and observed.version == ref.version
+                and observed.updated
+                and observed.ready >= replicas
+            ):
+                self.update(
+                    phase=Phase.SUCCEEDED,
+                    stable=ref,
+                    stable_version=ref.version,
+                    canary=None,
+                    canary_version="",
+                    message=f"version {ref.version} serving",
+                )
+                self.history(ref, "Deployed", "first version")
+                self.event("Deployed", f"version {ref.version} is stable ({replicas} replicas ready)")
+            else:
+                ready = observed.ready if observed is not None else 0
+                self.update(message=f"deploying version {ref.version}: {ready}/{replicas} ready")
+            return
+        _, canary_replicas = self.split(steps.weight_of(self.spec.rollout, 0))
+        self.actions.append(EnsureDeployment(names.ROLE_STABLE, self.s.stable, self.spec.serving.replicas))
+        self.actions.append(EnsureDeployment(names.ROLE_CANARY, ref, canary_replicas))
+        self.actions.append(SetTraffic(0))
+        observed = self.obs.canary
+        if (
+            observed is not None
+            and observed.version == ref.version
+            and observed.updated
+            and observed.ready >= canary_replicas
+        ):
+            self.start_step(0)
+        else:
+            ready = observed.ready if observed is not None else 0
+            self.update(message=f"deploying canary {ref.version}: {ready}/{canary_replicas} ready")
+
+    def start_step(self, index: int) -> None:
+        weight = steps.weight_of(self.spec.rollout, index)
+        total = len(self.spec.rollout.steps)
+        assert self.s.canary is not None
+        self.update(
+            phase=Phase.CANARY,
+            current_step=index,
+            canary_weight=weight,
+            step_started_at=self.now,
+            analysis=self.s.analysis.model_copy(update={"passed_checks": 0}),
+            message=f"step {index + 1}/{total}: {weight}% to version {self.s.canary.version}",
+        )
+        stable_replicas, canary_replicas = self.split(weight)
+        self.actions.append(EnsureDeployment(names.ROLE_STABLE, self.s.stable, stable_replicas))  # type: ignore[arg-type]
+        self.actions.append(EnsureDeployment(names.ROLE_CANARY, self.s.canary, canary_replicas))
+        self.actions.append(SetTraffic(weight))
+        self.event("StepStarted", self.s.message)
+
+    def canary(self) -> None:
+        canary, stable, step = self.s.canary, self.s.stable, self.s.current_step
+        if canary is None or stable is None or step is None:
+            self.update(phase=Phase.DEPLOYING)  # inconsistent status: redeploy the canary
+            return
+        stable_replicas, canary_replicas = self.split(self.s.canary_weight)
+        self.actions.append(EnsureDeployment(names.ROLE_STABLE, stable, stable_replicas))
+        self.actions.append(EnsureDeployment(names.ROLE_CANARY, canary, canary_replicas))
+        self.actions.append(SetTraffic(self.s.canary_weight))
+        if self.obs.verdicts is not None:
+            self.record(self.obs.verdicts)
+            if self.s.phase is Phase.ROLLED_BACK:
+                return
+        paused_by_hand = self.obs.annotations.get(names.ANNOTATION_PAUSE, "").lower() in _TRUTHY
+        if paused_by_hand:
+            if self.s.pause_reason != PAUSE_MANUAL:
+                self.update(
+                    phase=Phase.PAUSED, pause_reason=PAUSE_MANUAL, message=f"paused by a person at step {step + 1}"
+                )
+                self.event("Paused", self.s.message)
+            return
+        if self.s.pause_reason == PAUSE_MANUAL:
+            # Resumed: the step's pause starts over, so a canary is never judged on a pause.
+            self.update(phase=Phase.CANARY, pause_reason="", step_started_at=self.now)
+            self.event("Resumed", f"resumed at step {step + 1}")
+        if self.s.phase is Phase.PAUSED:
+            return
+        if self.step_complete(step):
+            if steps.is_last(self.spec.rollout, step):
+                self.update(phase=Phase.PROMOTING, message=f"promoting version {canary.version}")
+                self.event("Promoting", self.s.message)
+            else:
+                self.start_step(step + 1)
+
+    def step_complete(self, step: int) -> bool:
+        if not steps.pause_elapsed(self.spec.rollout, step, self.s.step_started_at, self.now):
+            return False
+        if self.spec.rollout.analysis is None:
+            return True
+        last = self.s.analysis.measurements[-1].result if self.s.analysis.measurements else None
+        return self.s.analysis.passed_checks >= 1 and last == Result.PASS.value
+
+    def record(self, verdicts: tuple[Verdict, ...]) -> None:
+        """Fold one round of checks into the analysis status and act on it."""
+        assert self.spec.rollout.analysis is not None and self.s.current_step is not None
+        limits = self.spec.rollout.analysis
+        self.verdicts = verdicts
+        result = overall(verdicts)
+        new = [
+            Measurement(
+                at=self.now,
+                step=self.s.current_step,
+                check=v.check,
+                result=v.result.value,
+                value=v.value,
+                stable_value=v.stable_value,
+                message=v.message[:1024],
+            )
+            for v in verdicts
+        ]
+        # The round's overall result goes last, so "the last measurement" is the round's.
+        new.append(Measurement(at=self.now, step=self.s.current_step, check="overall", result=result.value, message=""))
+        a = self.s.analysis
+        failed = a.failed_checks + (result is Result.FAIL)
+        inconclusive = 0 if result in {Result.PASS, Result.FAIL} else a.inconclusive_checks + 1
+        passed = a.passed_checks + (result is Result.PASS)
+        self.update(
+            analysis=AnalysisStatus(
+                last_check=self.now,
+                failed_checks=failed,
+                inconclusive_checks=inconclusive,
+                passed_checks=passed,
+                measurements=[*a.measurements, *new][-MAX_MEASUREMENTS:],
+            )
+        )
+        detail = "; ".join(v.message for v in verdicts if v.result is result) or result.value
+        healthy = {Result.PASS: conditions.TRUE, Result.FAIL: conditions.FALSE}.get(result, conditions.UNKNOWN)
+        self.condition(ConditionType.ANALYSIS_HEALTHY, healthy, f"Check{result.value.capitalize()}", detail)
+        if result is Result.FAIL:
+            self.event("CheckFailed", f"{detail} ({failed}/{limits.failure_limit} failures)", warning=True)
+            if failed >= limits.failure_limit:
+                self.roll_back("AnalysisFailed", detail)
+            return
+        if result is Result.PASS:
+            if self.s.pause_reason == PAUSE_INCONCLUSIVE:
+                self.update(phase=Phase.CANARY, pause_reason="")
+                self.event("Resumed", "analysis is conclusive again")
+            return
+        if inconclusive >= limits.inconclusive_limit and self.s.pause_reason != PAUSE_INCONCLUSIVE:
+            reason = "Prometheus errors" if result is Result.ERROR else "inconclusive data"
+            self.update(
+                phase=Phase.PAUSED,
+                pause_reason=PAUSE_INCONCLUSIVE,
+                message=f"paused: {inconclusive} checks in a row without a verdict ({reason}): {detail}",
+            )
+            self.event("AnalysisInconclusive", self.s.message, warning=True)
+
+    def roll_back(self, reason: str, detail: str, *, outcome: str = "RolledBack") -> None:
+        canary = self.s.canary
+        stable = self.s.stable
+        version = canary.version if canary else self.spec.model.version
+        self.actions.append(SetTraffic(0))
+        if stable is not None:
+            self.actions.append(EnsureDeployment(names.ROLE_STABLE, stable, self.spec.serving.replicas))
+        self.actions.append(RemoveDeployment(names.ROLE_CANARY))
+        self.actions.append(CountRollback(reason))
+        remembered = [r for r in self.s.rolled_back_revisions if r != self.revision] + [self.revision]
+        self.update(
+            phase=Phase.ROLLED_BACK,
+            canary=None,
+            canary_version="",
+            canary_weight=0,
+            current_step=None,
+            pause_reason="",
+            rolled_back_revisions=remembered[-MAX_REMEMBERED:],
+            message=f"version {version} rolled back: {detail}",
+        )
+        if canary is not None:
+            self.history(canary, outcome, detail)
+        self.event("RolledBack", f"version {version} rolled back ({reason}): {detail}", warning=True)
+
+    def promoting(self) -> None:
+        canary = self.s.canary
+        if canary is None:
+            self.update(phase=Phase.SUCCEEDED)
+            return
+        replicas = self.spec.serving.replicas
+        _, canary_replicas = self.split(self.s.canary_weight)
+        # Stable takes the new version while the canary still serves; traffic moves
+        # only once the stable Deployment has rolled out.
+        self.actions.append(EnsureDeployment(names.ROLE_STABLE, canary, replicas))
+        self.actions.append(EnsureDeployment(names.ROLE_CANARY, canary, max(canary_replicas, 1)))
+        self.actions.append(SetTraffic(100))
+        observed = self.obs.stable
+        if observed is None or observed.version != canary.version or not observed.updated or observed.ready < replicas:
+            ready = observed.ready if observed is not None and observed.version == canary.version else 0
+            self.update(message=f"promoting version {canary.version}: stable {ready}/{replicas} ready")
+            return
+        self.actions.append(SetTraffic(0))
+        self.actions.append(RemoveDeployment(names.ROLE_CANARY))
+        self.update(
+            phase=Phase.SUCCEEDED,
+            stable=canary,
+            stable_version=canary.version,
+            canary=None,
+            canary_version="",
+            canary_weight=0,
+            current_step=None,
+            message=f"version {canary.version} promoted",
+        )
+        self.history(canary, "Promoted", "all steps passed")
+        self.event("Promoted", f"version {canary.version} is stable")
+
+    # -- conditions and the rest of the status -------------------------------------------
+
+    def finish(self) -> None:
+        phase = self.s.phase
+        self.update(observed_generation=self.obs.generation)
+        if phase in {Phase.OPTIMIZING, Phase.DEPLOYING} and not self.obs.placement.possible:
+            reason = self.obs.placement.reason
+            if conditions.find(self.s.conditions, ConditionType.SCHEDULABLE) is None or conditions.is_true(
+                self.s.conditions, ConditionType.SCHEDULABLE
+            ):
+                self.event("NoNodeForPool", reason, warning=True)
+            self.condition(ConditionType.SCHEDULABLE, conditions.FALSE, "NoNodeForPool", reason)
+            self.update(message=f"waiting: {reason}")
+        else:
+            self.condition(ConditionType.SCHEDULABLE, conditions.TRUE, "NodesAvailable", "")
+
+        stable_ready = self.obs.stable is not None and self.obs.stable.ready >= 1
+        if phase is Phase.SUCCEEDED and stable_ready:
+            self.condition(ConditionType.READY, conditions.TRUE, "Serving", f"version {self.s.stable_version} serving")
+        else:
+            self.condition(ConditionType.READY, conditions.FALSE, phase.value, self.s.message)
+
+        if phase in IN_PROGRESS:
+            started = self.s.rollout_started_at
+            deadline = durations.parse(self.spec.rollout.progress_deadline)
+            if phase is Phase.PAUSED:
+                self.condition(ConditionType.PROGRESSING, conditions.UNKNOWN, "Paused", self.s.message)
+            elif started is not None and (self.now - started).total_seconds() > deadline:
+                self.condition(
+                    ConditionType.PROGRESSING,
+                    conditions.FALSE,
+                    "ProgressDeadlineExceeded",
+                    f"not done after {self.spec.rollout.progress_deadline}: {self.s.message}",
+                )
+            else:
+                self.condition(ConditionType.PROGRESSING, conditions.TRUE, phase.value, self.s.message)
+        else:
+            self.condition(ConditionType.PROGRESSING, conditions.FALSE, phase.value, self.s.message)
+
+        if phase in {Phase.ROLLED_BACK, Phase.FAILED}:
+            self.condition(ConditionType.DEGRADED, conditions.TRUE, phase.value, self.s.message)
+        else:
+            self.condition(ConditionType.DEGRADED, conditions.FALSE, "AsExpected", "")
+        if phase is Phase.PENDING and not self.s.message:
+            self.update(message="waiting for the first reconcile")

@@ -1,0 +1,49 @@
+"""Steps, weights and the replica split: what traffic each version should get."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+from modelrollout.api import durations, v1alpha1
+
+
+def weight_of(rollout: v1alpha1.Rollout, step: int | None) -> int:
+    """Canary weight at a step index; None (not started) is zero."""
+    if step is None:
+        return 0
+    return rollout.steps[min(step, len(rollout.steps) - 1)].weight
+
+
+def is_last(rollout: v1alpha1.Rollout, step: int) -> bool:
+    return step >= len(rollout.steps) - 1
+
+
+def pause_elapsed(rollout: v1alpha1.Rollout, step: int, started: datetime | None, now: datetime) -> bool:
+    """Whether a step's pause is over (a step without pause has none to wait for)."""
+    pause = rollout.steps[step].pause
+    if pause is None:
+        return True
+    if started is None:
+        return False
+    return (now - started).total_seconds() >= durations.parse(pause)
+
+
+def replica_split(total: int, weight: int, router: v1alpha1.Router) -> tuple[int, int]:
+    """(stable, canary) replicas for a canary weight.
+
+    With the replicas router the split of one Service's endpoints *is* the traffic
+    split, so the counts follow the weight and add up to the total; the canary gets at
+    least one replica as soon as it has any weight, and stable keeps one until the
+    canary has everything. With gateway-api the route carries the split, so stable
+    stays whole and the canary only needs capacity for its share.
+    """
+    if weight <= 0:
+        return total, 0
+    canary = max(1, math.ceil(total * weight / 100))
+    if router is v1alpha1.Router.GATEWAY_API:
+        return total, min(canary, total)
+    if weight >= 100:
+        return 0, total
+    canary = min(canary, total - 1) if total > 1 else 1
+    return max(total - canary, 1), canary
