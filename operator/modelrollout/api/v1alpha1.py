@@ -513,6 +513,9 @@ class HistoryEntry(_Model):
 class ModelDeploymentStatus(_Model):
     """What the operator observed and decided. Written only by the operator."""
 
+    # Other writers (Kopf's own bookkeeping) may leave keys here; reading must survive them.
+    model_config = ConfigDict(extra="ignore")
+
     observed_generation: int | None = Field(default=None, description="Generation of the spec last acted upon.")
     phase: Phase = Field(default=Phase.PENDING, description="Where the rollout stands.")
     conditions: list[Condition] = Field(default_factory=list, description="Kubernetes-style conditions.")

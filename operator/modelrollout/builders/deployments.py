@@ -1,0 +1,95 @@
+"""The inference server Deployments, one per role (stable, canary)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelrollout import names
+from modelrollout.api.v1alpha1 import ModelDeploymentSpec, VersionRef
+from modelrollout.builders import common, pods
+from modelrollout.pools.profiles import Profile
+from modelrollout.settings import OperatorSettings
+
+GRACE_SECONDS = 30
+
+
+def selector(owner: common.Owner, role: str) -> dict[str, str]:
+    """Immutable once created, so it names the role, never the version."""
+    return {
+        names.LABEL_INSTANCE: owner.name,
+        names.LABEL_COMPONENT: names.COMPONENT_SERVER,
+        names.LABEL_ROLE: role,
+    }
+
+
+def server_deployment(
+    owner: common.Owner,
+    spec: ModelDeploymentSpec,
+    role: str,
+    ref: VersionRef,
+    replicas: int,
+    profile: Profile,
+    settings: OperatorSettings,
+) -> dict[str, Any]:
+    lbls = common.labels(owner, names.COMPONENT_SERVER, version=ref.version, role=role)
+    volumes, mounts = pods.store_volumes(settings, ref.uri)
+    env = {
+        names.ENV_MODEL_NAME: spec.model.name,
+        names.ENV_MODEL_VERSION: ref.version,
+        names.ENV_MODEL_URI: ref.uri,
+        names.ENV_RUNTIME: ref.runtime,
+        names.ENV_DEVICE: profile.device_for(ref.runtime),
+        names.ENV_ROLE: role,
+        names.ENV_PORT: str(settings.server_port),
+    }
+    probe_port = names.SERVER_PORT_NAME
+    container: dict[str, Any] = {
+        "name": "server",
+        "image": spec.serving.image or settings.image,
+        "imagePullPolicy": settings.image_pull_policy,
+        "command": ["modelrollout", "serve"],
+        "env": [{"name": k, "value": v} for k, v in env.items()],
+        "ports": [{"name": names.SERVER_PORT_NAME, "containerPort": settings.server_port, "protocol": "TCP"}],
+        "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": probe_port}, "periodSeconds": 2},
+        "livenessProbe": {
+            "httpGet": {"path": "/v2/health/live", "port": probe_port},
+            "periodSeconds": 10,
+            "failureThreshold": 3,
+        },
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, *mounts],
+        "securityContext": pods.CONTAINER_SECURITY,
+    }
+    if res := pods.resources(profile, spec.serving.resources):
+        container["resources"] = res
+    if env_from := pods.env_from(settings):
+        container["envFrom"] = env_from
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": common.metadata(owner, common.deployment_name(owner, role), lbls, revision=ref.revision),
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": selector(owner, role)},
+            # Never below the replicas asked for while a version rolls: a canary step's
+            # capacity is part of what is being judged.
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}},
+            "template": {
+                "metadata": {
+                    "labels": lbls,
+                    "annotations": {
+                        f"{names.GROUP}/revision": ref.revision,
+                        "prometheus.io/scrape": "true",
+                        "prometheus.io/port": str(settings.server_port),
+                        "prometheus.io/path": "/metrics",
+                    },
+                },
+                "spec": {
+                    **pods.placement(profile),
+                    "terminationGracePeriodSeconds": GRACE_SECONDS,
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "fsGroup": 10001},
+                    "containers": [container],
+                    "volumes": [{"name": "tmp", "emptyDir": {}}, *volumes],
+                },
+            },
+        },
+    }

@@ -1,0 +1,94 @@
+"""The optimization Job: `modelrollout optimize` on the target pool."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from modelrollout import names
+from modelrollout.api import durations
+from modelrollout.api.v1alpha1 import ModelDeploymentSpec
+from modelrollout.builders import common, pods
+from modelrollout.pools.profiles import Profile
+from modelrollout.settings import OperatorSettings
+
+WORK_DIR = "/work"
+
+
+def artifact_key(owner: common.Owner, version: str, revision: str) -> str:
+    return f"{owner.namespace}/{owner.name}/{version}-{revision}"
+
+
+def optimize_args(
+    owner: common.Owner, spec: ModelDeploymentSpec, revision: str, settings: OperatorSettings
+) -> list[str]:
+    model, opt = spec.model, spec.optimization
+    args = [
+        "--model-name", model.name,
+        "--model-version", model.version,
+        "--model-uri", model.uri,
+        "--format", model.format.value,
+        "--accelerator", spec.serving.accelerator.value,
+        "--metric", opt.evaluation.metric.value,
+        "--max-drop", repr(opt.evaluation.max_drop),
+        "--benchmark-batch", str(opt.benchmark_batch),
+        "--artifact-store", settings.artifact_store,
+        "--artifact-key", artifact_key(owner, model.version, revision),
+        "--work-dir", WORK_DIR,
+        "--termination-log", names.TERMINATION_MESSAGE_PATH,
+    ]  # fmt: skip
+    args += [
+        "--candidates",
+        json.dumps([c.model_dump(mode="json") for c in opt.candidates]) if opt.candidates else "auto",
+    ]
+    if model.sha256:
+        args += ["--model-sha256", model.sha256]
+    if opt.calibration is not None:
+        args += ["--calibration-uri", opt.calibration.uri, "--calibration-samples", str(opt.calibration.samples)]
+    if opt.evaluation.uri is not None:
+        args += ["--evaluation-uri", opt.evaluation.uri]
+    return args
+
+
+def optimization_job(
+    owner: common.Owner, spec: ModelDeploymentSpec, revision: str, profile: Profile, settings: OperatorSettings
+) -> dict[str, Any]:
+    name = common.job_name(owner, revision)
+    lbls = common.labels(owner, names.COMPONENT_OPTIMIZER, version=spec.model.version)
+    volumes, mounts = pods.store_volumes(settings, settings.artifact_store, spec.model.uri)
+    container: dict[str, Any] = {
+        "name": "optimize",
+        "image": settings.image,
+        "imagePullPolicy": settings.image_pull_policy,
+        "command": ["modelrollout", "optimize"],
+        "args": optimize_args(owner, spec, revision, settings),
+        "terminationMessagePath": names.TERMINATION_MESSAGE_PATH,
+        # The report is the message; logs stand in only if the process died before writing it.
+        "terminationMessagePolicy": "FallbackToLogsOnError",
+        "volumeMounts": [{"name": "work", "mountPath": WORK_DIR}, *mounts],
+        "securityContext": pods.CONTAINER_SECURITY,
+    }
+    if res := pods.resources(profile):
+        container["resources"] = res
+    if env_from := pods.env_from(settings):
+        container["envFrom"] = env_from
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": common.metadata(owner, name, lbls, revision=revision),
+        "spec": {
+            "backoffLimit": spec.optimization.backoff_limit,
+            "activeDeadlineSeconds": int(durations.parse(spec.optimization.timeout)),
+            "ttlSecondsAfterFinished": settings.job_ttl_seconds,
+            "template": {
+                "metadata": {"labels": lbls, "annotations": {f"{names.GROUP}/revision": revision}},
+                "spec": {
+                    "restartPolicy": "Never",
+                    **pods.placement(profile),
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "fsGroup": 10001},
+                    "containers": [container],
+                    "volumes": [{"name": "work", "emptyDir": {}}, *volumes],
+                },
+            },
+        },
+    }

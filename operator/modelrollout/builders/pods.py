@@ -1,0 +1,61 @@
+"""What the Job and server pods share: placement on the pool, resources, storage mounts."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlparse
+
+from modelrollout.api.v1alpha1 import Resources
+from modelrollout.pools.profiles import Profile
+from modelrollout.settings import OperatorSettings
+
+CONTAINER_SECURITY: dict[str, Any] = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+    "capabilities": {"drop": ["ALL"]},
+}
+
+
+def placement(profile: Profile) -> dict[str, Any]:
+    """nodeSelector and tolerations that put a pod on the profile's pool."""
+    out: dict[str, Any] = {}
+    if profile.node_selector:
+        out["nodeSelector"] = dict(profile.node_selector)
+    if profile.tolerations:
+        out["tolerations"] = [t.model_dump(exclude_none=True) for t in profile.tolerations]
+    return out
+
+
+def resources(profile: Profile, requested: Resources | None = None) -> dict[str, Any]:
+    """Requests and limits; an extended resource must be requested and limited equally."""
+    requests = dict(requested.requests) if requested else {}
+    limits = dict(requested.limits) if requested else {}
+    if profile.resource is not None:
+        requests[profile.resource] = limits[profile.resource] = "1"
+    out: dict[str, Any] = {}
+    if requests:
+        out["requests"] = requests
+    if limits:
+        out["limits"] = limits
+    return out
+
+
+def store_volumes(settings: OperatorSettings, *uris: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(volumes, mounts) for every pvc:// URI among the ones a pod reads or writes."""
+    volumes: list[dict[str, Any]] = []
+    mounts: list[dict[str, Any]] = []
+    for uri in uris:
+        parsed = urlparse(uri)
+        if parsed.scheme != "pvc" or any(v["persistentVolumeClaim"]["claimName"] == parsed.netloc for v in volumes):
+            continue
+        volume = f"pvc-{len(volumes)}"
+        volumes.append({"name": volume, "persistentVolumeClaim": {"claimName": parsed.netloc}})
+        mounts.append({"name": volume, "mountPath": f"{settings.pvc_mount_root}/{parsed.netloc}"})
+    return volumes, mounts
+
+
+def env_from(settings: OperatorSettings) -> list[dict[str, Any]]:
+    if settings.env_from_secret is None:
+        return []
+    return [{"secretRef": {"name": settings.env_from_secret, "optional": True}}]

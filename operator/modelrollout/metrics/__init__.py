@@ -1,0 +1,1 @@
+"""Metric providers for canary analysis: one interface, PromQL templates, Prometheus."""

@@ -1,0 +1,1 @@
+"""Node pool profiles: which nodes, taints, resources, runtime and device fit an accelerator."""

@@ -1,0 +1,56 @@
+"""The operator's configuration: a YAML file (a mounted ConfigMap), every key optional."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from modelrollout.pools import profiles
+
+ENV_CONFIG: Final = "MODELROLLOUT_CONFIG"
+
+
+class OperatorSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    image: str = Field(
+        default="modelrollout:0.1.0",
+        description="Image of the optimization Job and of the inference server (they are one image).",
+    )
+    image_pull_policy: str = Field(default="IfNotPresent", alias="imagePullPolicy")
+    artifact_store: str = Field(
+        default="pvc://modelrollout-artifacts/models",
+        alias="artifactStore",
+        description="Where optimized artifacts go: file://dir, pvc://claim/path or s3://bucket/prefix.",
+    )
+    pvc_mount_root: str = Field(default="/mnt/pvc", alias="pvcMountRoot")
+    env_from_secret: str | None = Field(
+        default=None, alias="envFromSecret", description="Secret with credentials (e.g. AWS_*) for Job and server pods."
+    )
+    tick_seconds: float = Field(
+        default=5.0, gt=0, alias="tickSeconds", description="How often each rollout is reconciled."
+    )
+    analysis_selector: str = Field(
+        default='namespace="{namespace}"',
+        alias="analysisSelector",
+        description="Extra label matchers added to every analysis query ({namespace}, {name} are filled in).",
+    )
+    server_port: int = Field(default=8080, alias="serverPort")
+    pools: dict[str, Any] = Field(default_factory=dict, description="Node pool profiles laid over the defaults.")
+    job_ttl_seconds: int = Field(default=86400, alias="jobTTLSeconds")
+
+    def profiles(self) -> dict[str, profiles.Profile]:
+        return profiles.merged(self.pools)
+
+
+def load(path: str | Path | None = None) -> OperatorSettings:
+    """Settings from a file (argument, else $MODELROLLOUT_CONFIG), defaults when there is none."""
+    chosen = path or os.environ.get(ENV_CONFIG)
+    if not chosen:
+        return OperatorSettings()
+    raw = yaml.safe_load(Path(chosen).read_text()) or {}
+    return OperatorSettings.model_validate(raw)
