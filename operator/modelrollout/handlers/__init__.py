@@ -1,0 +1,1 @@
+"""The thin shell: Kopf registrations and the reconcile pass that reads, decides and writes."""
