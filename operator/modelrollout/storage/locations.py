@@ -8,10 +8,9 @@ import pathlib
 import urllib.parse
 from typing import Final
 
+from modelrollout import names
 from modelrollout.storage.errors import StorageError
 
-ENV_PVC_ROOT: Final = "MODELROLLOUT_PVC_ROOT"
-DEFAULT_PVC_ROOT: Final = "/mnt/pvc"
 SCHEMES: Final = ("file", "pvc", "http", "https", "s3", "models")
 
 
@@ -29,7 +28,7 @@ class Location:
 
 def pvc_root() -> pathlib.Path:
     """Where PersistentVolumeClaims are mounted: `<root>/<claim>`; configurable by env."""
-    return pathlib.Path(os.environ.get(ENV_PVC_ROOT, DEFAULT_PVC_ROOT))
+    return pathlib.Path(os.environ.get(names.ENV_PVC_ROOT, names.PVC_MOUNT_ROOT))
 
 
 def parse(uri: str, *, pvc_mount_root: pathlib.Path | None = None) -> Location:
