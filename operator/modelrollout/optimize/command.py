@@ -27,6 +27,9 @@ def _setup_logging() -> None:
         format="%(asctime)s %(levelname)s %(message)s",
         datefmt="%H:%M:%S",
     )
+    # openvino.convert_model raises the root logger's level to ERROR; a level of our own
+    # keeps the Job's progress lines flowing after it.
+    logging.getLogger("modelrollout").setLevel(logging.INFO)
     for noisy in ("nncf", "openvino", "onnxruntime", "botocore", "urllib3"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
