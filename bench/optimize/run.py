@@ -26,12 +26,34 @@ sys.path.insert(0, str(ROOT / "operator"))
 from modelrollout.api import optimization as api  # noqa: E402
 from modelrollout.optimize import optimizing, settings  # noqa: E402
 
-SUBJECTS = ["The cat", "A young engineer", "Our team", "The old river", "This small company",
-            "My neighbour", "The orchestra", "A quiet student", "The city council", "Her brother",
-            "The weather service", "A local bakery", "The new library", "Every morning the bus"]
-VERBS = ["quickly finished", "carefully reviewed", "never understood", "happily shared",
-         "suddenly cancelled", "slowly rebuilt", "proudly presented", "openly criticised",
-         "secretly enjoyed", "barely noticed"]
+SUBJECTS = [
+    "The cat",
+    "A young engineer",
+    "Our team",
+    "The old river",
+    "This small company",
+    "My neighbour",
+    "The orchestra",
+    "A quiet student",
+    "The city council",
+    "Her brother",
+    "The weather service",
+    "A local bakery",
+    "The new library",
+    "Every morning the bus",
+]
+VERBS = [
+    "quickly finished",
+    "carefully reviewed",
+    "never understood",
+    "happily shared",
+    "suddenly cancelled",
+    "slowly rebuilt",
+    "proudly presented",
+    "openly criticised",
+    "secretly enjoyed",
+    "barely noticed",
+]
 OBJECTS = ["the annual report", "a long walk through the park", "the broken bicycle",
            "an unexpected letter from abroad", "the results of the experiment",
            "a plan to reduce traffic downtown", "the recipe for apple pie",
@@ -61,9 +83,9 @@ def minilm_data(model_dir: pathlib.Path, out: pathlib.Path, n: int, seq: int) ->
 
 
 def digits_model(work: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
+    from skl2onnx import to_onnx
     from sklearn.datasets import load_digits
     from sklearn.neural_network import MLPClassifier
-    from skl2onnx import to_onnx
 
     x, y = load_digits(return_X_y=True)
     x = (x / 16.0).astype(np.float32)
@@ -101,7 +123,9 @@ def _f(v: float | None, spec: str) -> str:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--minilm", type=pathlib.Path, default=ROOT / ".." / "shared" / "models" / "minilm-l6-v2")
+    p.add_argument(
+        "--minilm", type=pathlib.Path, default=ROOT / ".." / "shared" / "models" / "minilm-l6-v2"
+    )
     p.add_argument("--seconds", type=float, default=6.0, help="time per measurement")
     p.add_argument("--samples", type=int, default=256)
     p.add_argument("--seq", type=int, default=128)

@@ -7,7 +7,7 @@ import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
 
-import models  # noqa: E402
+import models
 
 
 @pytest.fixture(scope="session")

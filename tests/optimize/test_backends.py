@@ -62,12 +62,16 @@ def test_int8_is_smaller_than_fp32(mlp: pathlib.Path, tmp_path: pathlib.Path) ->
     assert sizes["int8"] < sizes["fp32"] / 2
 
 
-def test_static_without_calibration_is_a_candidate_error(mlp: pathlib.Path, tmp_path: pathlib.Path) -> None:
+def test_static_without_calibration_is_a_candidate_error(
+    mlp: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
     spec = api.CandidateSpec.model_validate(
         {"runtime": "onnxruntime", "precision": "int8", "method": "static"}
     )
     with pytest.raises(base.CandidateError, match="needs calibration data"):
-        registry.backend(spec.runtime).build(spec, base.BuildContext(mlp, "onnx", tmp_path, None, False))
+        registry.backend(spec.runtime).build(
+            spec, base.BuildContext(mlp, "onnx", tmp_path, None, False)
+        )
 
 
 def test_cosine_score_of_identical_and_opposite() -> None:

@@ -43,7 +43,9 @@ def test_faster_but_over_budget_never_wins() -> None:
 
 
 def test_drop_exactly_at_budget_passes() -> None:
-    s = selecting.select([result(REF, 100, 0.0), result("openvino-int8-nncf", 120, 0.01)], REF, 0.01)
+    s = selecting.select(
+        [result(REF, 100, 0.0), result("openvino-int8-nncf", 120, 0.01)], REF, 0.01
+    )
     assert s.winner is not None and s.winner.key == "openvino-int8-nncf"
 
 
@@ -81,7 +83,10 @@ def test_reference_always_qualifies_even_with_a_drop() -> None:
 
 def test_failed_candidates_keep_their_reason() -> None:
     s = selecting.select(
-        [result(REF, 100, 0.0), result("onnxruntime-fp16-convert", None, None, reason="load failed: x")],
+        [
+            result(REF, 100, 0.0),
+            result("onnxruntime-fp16-convert", None, None, reason="load failed: x"),
+        ],
         REF,
         0.01,
     )
@@ -89,7 +94,9 @@ def test_failed_candidates_keep_their_reason() -> None:
 
 
 def test_unmeasured_candidate_fails() -> None:
-    s = selecting.select([result(REF, 100, 0.0), result("openvino-fp32-convert", None, 0.0)], REF, 0.01)
+    s = selecting.select(
+        [result(REF, 100, 0.0), result("openvino-fp32-convert", None, 0.0)], REF, 0.01
+    )
     assert s.results[1].reason == "not measured" and not s.results[1].passed
 
 
