@@ -43,7 +43,7 @@ def test_auto_on_cpu_selects_uploads_and_reports(
         "--metric", "accuracy", "--max-drop", "0.02",
     )  # fmt: skip
     assert code == 0 and report.succeeded and report.selected is not None
-    assert [c.key for c in report.candidates][0] == "onnxruntime-fp32-graph-opt"
+    assert report.candidates[0].key == "onnxruntime-fp32-graph-opt"
     assert len(report.candidates) == 5
     winner = next(c for c in report.candidates if c.key == report.selected.key)
     assert winner.passed and winner.reason == ""
