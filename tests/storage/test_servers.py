@@ -46,8 +46,8 @@ def test_s3_failed_upload_leaves_nothing(s3_env: str, tmp_path: pathlib.Path) ->
 def test_mlflow_version_and_alias(
     mlflow_uri: str, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import mlflow  # noqa: PLC0415
-    from mlflow.tracking import MlflowClient  # noqa: PLC0415
+    import mlflow
+    from mlflow.tracking import MlflowClient
 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
     mlflow.set_tracking_uri(mlflow_uri)
