@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import pathlib
 from collections.abc import Iterator
@@ -37,7 +38,13 @@ def supports(spec: api.CandidateSpec, source_format: str) -> bool:
 
 def build(spec: api.CandidateSpec, ctx: base.BuildContext) -> pathlib.Path:
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
-    out = ctx.out_dir / MODEL_FILE
+    # Quantization tools write scratch files (external data, shape-inference models) to
+    # the working directory; keep them in this candidate's directory.
+    with contextlib.chdir(ctx.out_dir):
+        return _build(spec, ctx.out_dir / MODEL_FILE, ctx)
+
+
+def _build(spec: api.CandidateSpec, out: pathlib.Path, ctx: base.BuildContext) -> pathlib.Path:
     key = (spec.precision, spec.method)
     if key == (api.Precision.FP32, api.Method.GRAPH_OPT):
         _graph_optimize(ctx.source, out)
