@@ -105,6 +105,10 @@ class SelectedArtifact(_Strict):
         default=None, description="Throughput relative to the ONNX Runtime FP32 reference."
     )
 
+    @property
+    def key(self) -> str:
+        return f"{self.runtime.value}-{self.precision.value}-{self.method.value}"
+
 
 class OptimizationReport(_Strict):
     """The whole result of one optimization Job."""

@@ -1,0 +1,1 @@
+"""Candidate backends: one module per runtime, a registry that picks them."""

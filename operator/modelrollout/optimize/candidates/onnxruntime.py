@@ -1,0 +1,195 @@
+"""ONNX Runtime candidates: FP32 graph-optimized, INT8 dynamic and static QDQ, FP16."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import pathlib
+from collections.abc import Iterator
+from typing import Any, Final
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+from modelrollout.api import optimization as api
+from modelrollout.optimize import signatures
+from modelrollout.optimize.candidates import base
+
+log = logging.getLogger(__name__)
+
+SPECS: Final = frozenset(
+    {
+        (api.Precision.FP32, api.Method.GRAPH_OPT),
+        (api.Precision.INT8, api.Method.DYNAMIC),
+        (api.Precision.INT8, api.Method.STATIC),
+        (api.Precision.FP16, api.Method.CONVERT),
+    }
+)
+PROVIDERS: Final = {"CPU": "CPUExecutionProvider", "CUDA": "CUDAExecutionProvider"}
+STATIC_OP_TYPES: Final = ["MatMul", "Gemm", "Conv"]
+CALIBRATION_BATCH: Final = 8
+MODEL_FILE: Final = "model.onnx"
+
+
+def supports(spec: api.CandidateSpec, source_format: str) -> bool:
+    return source_format == "onnx" and (spec.precision, spec.method) in SPECS
+
+
+def build(spec: api.CandidateSpec, ctx: base.BuildContext) -> pathlib.Path:
+    ctx.out_dir.mkdir(parents=True, exist_ok=True)
+    # Quantization tools write scratch files (external data, shape-inference models) to
+    # the working directory; keep them in this candidate's directory.
+    with contextlib.chdir(ctx.out_dir):
+        return _build(spec, ctx.out_dir / MODEL_FILE, ctx)
+
+
+def _build(spec: api.CandidateSpec, out: pathlib.Path, ctx: base.BuildContext) -> pathlib.Path:
+    key = (spec.precision, spec.method)
+    if key == (api.Precision.FP32, api.Method.GRAPH_OPT):
+        _graph_optimize(ctx.source, out)
+    elif key == (api.Precision.INT8, api.Method.DYNAMIC):
+        _quantize_dynamic(ctx, out)
+    elif key == (api.Precision.INT8, api.Method.STATIC):
+        _quantize_static(ctx, out)
+    elif key == (api.Precision.FP16, api.Method.CONVERT):
+        _convert_fp16(ctx.source, out)
+    else:
+        raise base.CandidateError(f"onnxruntime cannot build {spec.key}")
+    return out
+
+
+def _graph_optimize(src: pathlib.Path, out: pathlib.Path) -> None:
+    # Basic (provider-independent) optimizations only, so the saved graph runs on any
+    # execution provider; the server applies the rest when it loads the model.
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.optimized_model_filepath = str(out)
+    ort.InferenceSession(str(src), options, providers=["CPUExecutionProvider"])
+
+
+def _preprocess(ctx: base.BuildContext) -> pathlib.Path:
+    """Shape inference and graph clean-up that quantization needs to see every tensor."""
+    from onnxruntime.quantization.shape_inference import quant_pre_process  # noqa: PLC0415
+
+    pre = ctx.out_dir / "preprocessed.onnx.tmp"
+    try:
+        quant_pre_process(str(ctx.source), str(pre))
+    except Exception as e:  # not fatal: quantization still works without it, less well
+        log.warning("quantization pre-processing failed (%s); quantizing the model as is", e)
+        return ctx.source
+    return pre
+
+
+def _quantize_dynamic(ctx: base.BuildContext, out: pathlib.Path) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic  # noqa: PLC0415
+
+    pre = _preprocess(ctx)
+    try:
+        quantize_dynamic(
+            str(pre),
+            str(out),
+            per_channel=True,
+            reduce_range=ctx.reduce_range,
+            weight_type=QuantType.QInt8,
+        )
+    finally:
+        if pre != ctx.source:
+            pre.unlink(missing_ok=True)
+
+
+def _quantize_static(ctx: base.BuildContext, out: pathlib.Path) -> None:
+    from onnxruntime.quantization import (  # noqa: PLC0415
+        CalibrationDataReader,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    if ctx.calibration is None:
+        raise base.CandidateError("static quantization needs calibration data; none given")
+
+    class Reader(CalibrationDataReader):  # type: ignore[misc]
+        """Feeds the calibration data a few samples per call."""
+
+        def __init__(self, batches: Iterator[dict[str, np.ndarray]]) -> None:
+            self._batches = batches
+
+        def get_next(self) -> dict[str, np.ndarray] | None:
+            return next(self._batches, None)
+
+    pre = _preprocess(ctx)
+    reader: Any = Reader(ctx.calibration.batches(CALIBRATION_BATCH))
+    try:
+        quantize_static(
+            str(pre),
+            str(out),
+            reader,
+            quant_format=QuantFormat.QDQ,
+            op_types_to_quantize=STATIC_OP_TYPES,
+            per_channel=True,
+            reduce_range=ctx.reduce_range,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            # The int32-bias weight-scale adjustment fails on per-channel Gemm weights
+            # (onnxruntime 1.32 compares an array as a scalar); the scales stay valid without.
+            extra_options={"QDQDisableWeightAdjustForInt32Bias": True},
+        )
+    finally:
+        if pre != ctx.source:
+            pre.unlink(missing_ok=True)
+        for leftover in ctx.out_dir.glob("augmented_model*.onnx"):
+            leftover.unlink(missing_ok=True)
+
+
+def _convert_fp16(src: pathlib.Path, out: pathlib.Path) -> None:
+    from onnxruntime.transformers.float16 import convert_float_to_float16  # noqa: PLC0415
+
+    model = onnx.load(str(src))
+    # Inputs and outputs stay FP32, so clients and the evaluation feed the same arrays.
+    converted = convert_float_to_float16(model, keep_io_types=True)
+    onnx.save(converted, str(out))
+
+
+class Runner:
+    def __init__(self, session: ort.InferenceSession) -> None:
+        self._session = session
+        self._signature = tuple(
+            signatures.InputSpec(
+                name=i.name,
+                dtype=signatures.from_ort_type(i.type, i.name),
+                shape=tuple(d if isinstance(d, int) else None for d in i.shape),
+            )
+            for i in session.get_inputs()
+        )
+
+    @property
+    def signature(self) -> signatures.Signature:
+        return self._signature
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        outputs = self._session.run(None, feeds)
+        return [np.asarray(o) for o in outputs]
+
+
+def load(path: pathlib.Path, device: str, precision: api.Precision) -> Runner:
+    provider = PROVIDERS.get(device)
+    if provider is None:
+        raise base.CandidateError(f"onnxruntime has no execution provider for device {device}")
+    if provider not in ort.get_available_providers():
+        raise base.CandidateError(
+            f"{provider} is not available here (have {', '.join(ort.get_available_providers())})"
+        )
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(str(path), options, providers=[provider])
+    except Exception as e:
+        raise base.CandidateError(f"onnxruntime cannot load {path.name}: {_first_line(e)}") from e
+    return Runner(session)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__

@@ -1,0 +1,155 @@
+"""OpenVINO candidates: IR FP32/FP16 (convert_model), INT8 with NNCF, weight compression."""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+from typing import Any, Final
+
+import numpy as np
+import openvino as ov
+
+from modelrollout.api import optimization as api
+from modelrollout.optimize import signatures
+from modelrollout.optimize.candidates import base
+
+log = logging.getLogger(__name__)
+
+SPECS: Final = frozenset(
+    {
+        (api.Precision.FP32, api.Method.CONVERT),
+        (api.Precision.FP16, api.Method.CONVERT),
+        (api.Precision.INT8, api.Method.NNCF),
+        (api.Precision.INT8, api.Method.WEIGHT_COMPRESSION),
+        (api.Precision.INT4, api.Method.WEIGHT_COMPRESSION),
+    }
+)
+DEVICES: Final = frozenset({"CPU", "GPU", "NPU"})
+MODEL_FILE: Final = "model.xml"
+NNCF_SUBSET: Final = 300
+# Input names that mark a transformer, for NNCF's transformer preset (it keeps
+# precision-sensitive operations such as Softmax and LayerNorm out of INT8).
+TRANSFORMER_INPUTS: Final = frozenset({"input_ids", "attention_mask", "token_type_ids"})
+TRANSFORMER_OPS: Final = frozenset({"Softmax", "MVN"})
+
+_core: ov.Core | None = None
+
+
+def core() -> ov.Core:
+    global _core  # noqa: PLW0603 - one Core per process, as OpenVINO recommends
+    if _core is None:
+        _core = ov.Core()
+    return _core
+
+
+def supports(spec: api.CandidateSpec, source_format: str) -> bool:
+    return source_format in ("onnx", "openvino") and (spec.precision, spec.method) in SPECS
+
+
+def is_transformer(input_names: set[str], op_types: set[str]) -> bool:
+    """Pure: does the model look like a transformer (for NNCF's model-type preset)?"""
+    return bool(input_names & TRANSFORMER_INPUTS) or op_types >= TRANSFORMER_OPS
+
+
+def build(spec: api.CandidateSpec, ctx: base.BuildContext) -> pathlib.Path:
+    import nncf  # noqa: PLC0415 - slow to import, only quantizing candidates need it
+
+    ctx.out_dir.mkdir(parents=True, exist_ok=True)
+    out = ctx.out_dir / MODEL_FILE
+    model = _read(ctx)
+    key = (spec.precision, spec.method)
+    if key == (api.Precision.FP32, api.Method.CONVERT):
+        ov.save_model(model, str(out), compress_to_fp16=False)
+    elif key == (api.Precision.FP16, api.Method.CONVERT):
+        ov.save_model(model, str(out), compress_to_fp16=True)
+    elif key == (api.Precision.INT8, api.Method.NNCF):
+        if ctx.calibration is None:
+            raise base.CandidateError("NNCF quantization needs calibration data; none given")
+        names = {name for i in model.inputs for name in i.get_names()}
+        ops = {op.get_type_name() for op in model.get_ops()}
+        model_type = nncf.ModelType.TRANSFORMER if is_transformer(names, ops) else None
+        samples = [dict(feed) for feed in ctx.calibration.batches(1)]
+        quantized = nncf.quantize(
+            model,
+            nncf.Dataset(samples),
+            subset_size=min(NNCF_SUBSET, len(samples)),
+            model_type=model_type,
+        )
+        ov.save_model(quantized, str(out), compress_to_fp16=False)
+    elif key[1] == api.Method.WEIGHT_COMPRESSION:
+        mode = (
+            nncf.CompressWeightsMode.INT8_ASYM
+            if spec.precision is api.Precision.INT8
+            else nncf.CompressWeightsMode.INT4_SYM
+        )
+        compressed = nncf.compress_weights(model, mode=mode)
+        ov.save_model(compressed, str(out), compress_to_fp16=False)
+    else:
+        raise base.CandidateError(f"openvino cannot build {spec.key}")
+    return out
+
+
+def _read(ctx: base.BuildContext) -> ov.Model:
+    try:
+        if ctx.source_format == "openvino":
+            return core().read_model(str(ctx.source))
+        return ov.convert_model(str(ctx.source))
+    except Exception as e:
+        raise base.CandidateError(f"OpenVINO cannot read the model: {_first_line(e)}") from e
+
+
+_OV_TYPES: Final = {
+    "f32": np.float32,
+    "f16": np.float16,
+    "f64": np.float64,
+    "i64": np.int64,
+    "i32": np.int32,
+    "i8": np.int8,
+    "u8": np.uint8,
+    "boolean": np.bool_,
+}
+
+
+class Runner:
+    def __init__(self, compiled: ov.CompiledModel) -> None:
+        self._compiled = compiled
+        self._request = compiled.create_infer_request()
+        specs = []
+        for port in compiled.inputs:
+            type_name = port.get_element_type().get_type_name()
+            if type_name not in _OV_TYPES:
+                raise base.CandidateError(f"input {port.any_name}: unsupported type {type_name}")
+            shape = tuple(d.get_length() if d.is_static else None for d in port.get_partial_shape())
+            specs.append(signatures.InputSpec(port.any_name, np.dtype(_OV_TYPES[type_name]), shape))
+        self._signature = tuple(specs)
+
+    @property
+    def signature(self) -> signatures.Signature:
+        return self._signature
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        results: Any = self._request.infer(feeds)
+        return [np.array(results[port]) for port in self._compiled.outputs]
+
+
+def load(path: pathlib.Path, device: str, precision: api.Precision) -> Runner:
+    if device not in DEVICES:
+        raise base.CandidateError(f"openvino has no device {device}")
+    if device not in core().available_devices:
+        have = ", ".join(core().available_devices)
+        raise base.CandidateError(f"OpenVINO device {device} is not available here (have {have})")
+    config: dict[str, Any] = {}
+    if precision is api.Precision.FP32 and device == "CPU":
+        # A CPU with AMX or AVX512-BF16 would otherwise run an FP32 IR in BF16, and the
+        # candidate would not be what its name says. Servers load it the same way.
+        config["INFERENCE_PRECISION_HINT"] = "f32"
+    try:
+        compiled = core().compile_model(str(path), device, config)
+    except Exception as e:
+        raise base.CandidateError(f"OpenVINO cannot load {path.name}: {_first_line(e)}") from e
+    return Runner(compiled)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__

@@ -1,0 +1,134 @@
+"""Which candidates to build (pure) and which backend builds each."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from enum import StrEnum
+from typing import Final
+
+import pydantic
+
+from modelrollout.api import optimization as api
+from modelrollout.optimize.candidates import base
+
+
+class Accelerator(StrEnum):
+    CPU = "cpu"
+    NVIDIA_GPU = "nvidia-gpu"
+    INTEL_GPU = "intel-gpu"
+    NPU = "npu"
+
+
+FORMATS: Final = ("onnx", "openvino")
+# Above this size weight-only compression joins the OpenVINO candidates: for large
+# models memory bandwidth, not compute, bounds the latency.
+LARGE_MODEL_BYTES: Final = 1 << 30
+
+_R, _P, _M = api.Runtime, api.Precision, api.Method
+
+
+def spec(runtime: api.Runtime, precision: api.Precision, method: api.Method) -> api.CandidateSpec:
+    return api.CandidateSpec(runtime=runtime, precision=precision, method=method)
+
+
+def reference(source_format: str) -> api.CandidateSpec:
+    """The FP32 reference every candidate is compared with; it always qualifies."""
+    if source_format == "openvino":
+        return spec(_R.OPENVINO, _P.FP32, _M.CONVERT)
+    return spec(_R.ONNXRUNTIME, _P.FP32, _M.GRAPH_OPT)
+
+
+def auto(accelerator: Accelerator, source_format: str, model_bytes: int) -> list[api.CandidateSpec]:
+    """The candidates worth trying on `accelerator`, the reference first."""
+    large = model_bytes >= LARGE_MODEL_BYTES
+    ort_cpu = [spec(_R.ONNXRUNTIME, _P.INT8, _M.DYNAMIC), spec(_R.ONNXRUNTIME, _P.INT8, _M.STATIC)]
+    ov_int8 = [spec(_R.OPENVINO, _P.INT8, _M.NNCF)]
+    if large:
+        ov_int8.append(spec(_R.OPENVINO, _P.INT8, _M.WEIGHT_COMPRESSION))
+    per_accelerator: dict[Accelerator, list[api.CandidateSpec]] = {
+        Accelerator.CPU: [*ort_cpu, spec(_R.OPENVINO, _P.FP32, _M.CONVERT), *ov_int8],
+        # INT8 on CUDA needs TensorRT calibration; FP16 is the win that always exists.
+        Accelerator.NVIDIA_GPU: [spec(_R.ONNXRUNTIME, _P.FP16, _M.CONVERT)],
+        Accelerator.INTEL_GPU: [
+            spec(_R.OPENVINO, _P.FP32, _M.CONVERT),
+            spec(_R.OPENVINO, _P.FP16, _M.CONVERT),
+            *ov_int8,
+        ],
+        Accelerator.NPU: [spec(_R.OPENVINO, _P.FP16, _M.CONVERT), *ov_int8],
+    }
+    return with_reference(per_accelerator[accelerator], source_format)
+
+
+def with_reference(specs: list[api.CandidateSpec], source_format: str) -> list[api.CandidateSpec]:
+    """The reference first, then `specs` without duplicates or ones the format cannot make."""
+    ref = reference(source_format)
+    out = [ref]
+    for s in specs:
+        if s not in out and (source_format == "onnx" or s.runtime is api.Runtime.OPENVINO):
+            out.append(s)
+    return out
+
+
+def parse(text: str) -> list[api.CandidateSpec] | None:
+    """`auto` gives None; otherwise a JSON list of {runtime, precision, method}."""
+    if text.strip() == "auto":
+        return None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"candidates: 'auto' or a JSON list expected ({e.msg})") from e
+    if not isinstance(raw, list) or not raw:
+        raise ValueError(
+            "candidates: 'auto' or a non-empty JSON list of {runtime, precision, method}"
+        )
+    specs = []
+    for i, item in enumerate(raw):
+        try:
+            specs.append(api.CandidateSpec.model_validate(item))
+        except pydantic.ValidationError as e:
+            first = e.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ValueError(f"candidates[{i}].{where}: {first['msg']}") from e
+    return specs
+
+
+def device_for(accelerator: Accelerator, runtime: api.Runtime) -> str:
+    """The device a runtime uses on a pool (ONNX Runtime has no Intel GPU/NPU provider here)."""
+    if runtime is api.Runtime.ONNXRUNTIME:
+        return "CUDA" if accelerator is Accelerator.NVIDIA_GPU else "CPU"
+    return {
+        Accelerator.CPU: "CPU",
+        Accelerator.INTEL_GPU: "GPU",
+        Accelerator.NPU: "NPU",
+        Accelerator.NVIDIA_GPU: "CPU",
+    }[accelerator]
+
+
+VNNI_FLAGS: Final = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
+
+
+def needs_reduce_range(cpu_flags: frozenset[str]) -> bool:
+    """7-bit weights avoid the saturation of u8*s8 pairs in AVX2/AVX512 without VNNI."""
+    return not (cpu_flags & VNNI_FLAGS)
+
+
+def cpu_flags(cpuinfo: pathlib.Path = pathlib.Path("/proc/cpuinfo")) -> frozenset[str]:
+    try:
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("flags"):
+                return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def backend(runtime: api.Runtime) -> base.Backend:
+    # Imported on demand: a Job that never builds an OpenVINO candidate skips its import.
+    if runtime is api.Runtime.ONNXRUNTIME:
+        from modelrollout.optimize.candidates import onnxruntime  # noqa: PLC0415
+
+        return onnxruntime
+    from modelrollout.optimize.candidates import openvino  # noqa: PLC0415
+
+    return openvino

@@ -1,0 +1,13 @@
+"""Model and artifact storage: fetch a model from its URI, upload an artifact atomically.
+
+Shared by the optimization Job (fetch the source model, upload the winner) and the
+inference server (fetch the optimized artifact).
+"""
+
+from __future__ import annotations
+
+from modelrollout.storage.errors import StorageError
+from modelrollout.storage.fetching import fetch
+from modelrollout.storage.uploading import upload
+
+__all__ = ["StorageError", "fetch", "upload"]

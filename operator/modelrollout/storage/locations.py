@@ -1,0 +1,83 @@
+"""Parsing storage URIs into locations (pure)."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+import urllib.parse
+from typing import Final
+
+from modelrollout import names
+from modelrollout.storage.errors import StorageError
+
+SCHEMES: Final = ("file", "pvc", "http", "https", "s3", "models")
+
+
+@dataclasses.dataclass(frozen=True)
+class Location:
+    """A parsed URI: its scheme and, per scheme, a local path, a bucket/key or a URL."""
+
+    uri: str
+    scheme: str
+    path: pathlib.Path | None = None  # file:// and pvc://
+    bucket: str = ""  # s3://
+    key: str = ""  # s3://
+    name: str = ""  # models:/ (MLflow registered model)
+
+
+def pvc_root() -> pathlib.Path:
+    """Where PersistentVolumeClaims are mounted: `<root>/<claim>`; configurable by env."""
+    return pathlib.Path(os.environ.get(names.ENV_PVC_ROOT, names.PVC_MOUNT_ROOT))
+
+
+def parse(uri: str, *, pvc_mount_root: pathlib.Path | None = None) -> Location:
+    """Parse `uri`; raise StorageError naming the URI when it cannot be understood."""
+    if not uri:
+        raise StorageError("empty URI")
+    parsed = urllib.parse.urlsplit(uri)
+    scheme = parsed.scheme.lower()
+    if scheme == "file":
+        if parsed.netloc not in ("", "localhost"):
+            raise StorageError(f"file URI {uri!r} names a host; use file:///absolute/path")
+        path = urllib.parse.unquote(parsed.path)
+        if not path.startswith("/"):
+            raise StorageError(f"file URI {uri!r} must hold an absolute path")
+        return Location(uri=uri, scheme=scheme, path=pathlib.Path(path))
+    if scheme == "pvc":
+        claim = parsed.netloc
+        rel = urllib.parse.unquote(parsed.path).lstrip("/")
+        if not claim:
+            raise StorageError(f"pvc URI {uri!r} has no claim name; use pvc://<claim>/<path>")
+        if ".." in pathlib.PurePosixPath(rel).parts:
+            raise StorageError(f"pvc URI {uri!r} must not leave its claim with '..'")
+        root = pvc_mount_root if pvc_mount_root is not None else pvc_root()
+        return Location(uri=uri, scheme=scheme, path=root / claim / rel)
+    if scheme in ("http", "https"):
+        if not parsed.netloc:
+            raise StorageError(f"URL {uri!r} has no host")
+        return Location(uri=uri, scheme=scheme)
+    if scheme == "s3":
+        key = parsed.path.lstrip("/")
+        if not parsed.netloc:
+            raise StorageError(f"s3 URI {uri!r} has no bucket; use s3://<bucket>/<key>")
+        return Location(uri=uri, scheme=scheme, bucket=parsed.netloc, key=key)
+    if scheme == "models":
+        # models:/<name>/<version> or models:/<name>@<alias>
+        rest = uri[len("models:") :].lstrip("/")
+        name, _, ref = rest.partition("@") if "@" in rest else rest.partition("/")
+        if not name or not ref:
+            raise StorageError(
+                f"MLflow URI {uri!r} must be models:/<name>/<version> or models:/<name>@<alias>"
+            )
+        return Location(uri=uri, scheme=scheme, name=name)
+    raise StorageError(f"unsupported URI scheme in {uri!r}; expected one of {', '.join(SCHEMES)}")
+
+
+def join(store_uri: str, *parts: str) -> str:
+    """Join path parts under a store URI (directory or prefix), with single slashes."""
+    cleaned = [p.strip("/") for p in parts if p.strip("/")]
+    for part in cleaned:
+        if ".." in part.split("/"):
+            raise StorageError(f"path part {part!r} must not contain '..'")
+    return "/".join([store_uri.rstrip("/"), *cleaned])
