@@ -28,9 +28,7 @@ def test_backend_builds_and_runs(
     mlp: pathlib.Path, digits_eval: pathlib.Path, tmp_path: pathlib.Path,
     runtime: str, precision: str, method: str,
 ) -> None:  # fmt: skip
-    spec = api.CandidateSpec.model_validate(
-        {"runtime": runtime, "precision": precision, "method": method}
-    )
+    spec = api.CandidateSpec.model_validate({"runtime": runtime, "precision": precision, "method": method})
     ref_backend = registry.backend(api.Runtime.ONNXRUNTIME)
     ref = ref_backend.load(mlp, "CPU", api.Precision.FP32)
     data = datasets.load_npz(digits_eval, ref.signature, "evaluation data")
@@ -54,24 +52,16 @@ def test_int8_is_smaller_than_fp32(mlp: pathlib.Path, tmp_path: pathlib.Path) ->
     ort = registry.backend(api.Runtime.ONNXRUNTIME)
     sizes = {}
     for precision, method in [("fp32", "graph-opt"), ("int8", "dynamic")]:
-        spec = api.CandidateSpec.model_validate(
-            {"runtime": "onnxruntime", "precision": precision, "method": method}
-        )
+        spec = api.CandidateSpec.model_validate({"runtime": "onnxruntime", "precision": precision, "method": method})
         ctx = base.BuildContext(mlp, "onnx", tmp_path / spec.key, None, reduce_range=True)
         sizes[precision] = base.artifact_size(ort.build(spec, ctx))
     assert sizes["int8"] < sizes["fp32"] / 2
 
 
-def test_static_without_calibration_is_a_candidate_error(
-    mlp: pathlib.Path, tmp_path: pathlib.Path
-) -> None:
-    spec = api.CandidateSpec.model_validate(
-        {"runtime": "onnxruntime", "precision": "int8", "method": "static"}
-    )
+def test_static_without_calibration_is_a_candidate_error(mlp: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    spec = api.CandidateSpec.model_validate({"runtime": "onnxruntime", "precision": "int8", "method": "static"})
     with pytest.raises(base.CandidateError, match="needs calibration data"):
-        registry.backend(spec.runtime).build(
-            spec, base.BuildContext(mlp, "onnx", tmp_path, None, False)
-        )
+        registry.backend(spec.runtime).build(spec, base.BuildContext(mlp, "onnx", tmp_path, None, False))
 
 
 def test_cosine_score_of_identical_and_opposite() -> None:

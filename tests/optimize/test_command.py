@@ -54,9 +54,7 @@ def test_auto_on_cpu_selects_uploads_and_reports(
     assert files and all(winner.key in str(f) for f in files)  # only the winner is uploaded
 
 
-def test_generated_inputs_when_no_evaluation_data(
-    mlp: pathlib.Path, tmp_path: pathlib.Path
-) -> None:
+def test_generated_inputs_when_no_evaluation_data(mlp: pathlib.Path, tmp_path: pathlib.Path) -> None:
     code, report, _ = run(
         tmp_path, mlp.as_uri(), "--candidates",
         '[{"runtime":"openvino","precision":"fp32","method":"convert"}]',
@@ -122,9 +120,7 @@ def test_bad_input_fails_with_one_line_reason_and_nothing_stored(
     assert stored_files(tmp_path) == []
 
 
-def test_missing_s3_credentials(
-    mlp: pathlib.Path, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_missing_s3_credentials(mlp: pathlib.Path, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
@@ -135,9 +131,7 @@ def test_missing_s3_credentials(
     assert code == 1 and "no S3 credentials" in report.reason
 
 
-def test_usage_error_still_writes_termination(
-    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_usage_error_still_writes_termination(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
     term = tmp_path / "term"
     monkeypatch.setenv("MODELROLLOUT_TERMINATION_LOG", str(term))
     for var in ("MODELROLLOUT_MODEL_NAME", "MODELROLLOUT_MODEL_VERSION", "MODELROLLOUT_MODEL_URI"):
@@ -147,9 +141,7 @@ def test_usage_error_still_writes_termination(
     assert not report.succeeded and report.reason.startswith("usage: --model-name")
 
 
-def test_flags_fall_back_to_env(
-    mlp: pathlib.Path, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_flags_fall_back_to_env(mlp: pathlib.Path, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MODELROLLOUT_MODEL_URI", mlp.as_uri())
     monkeypatch.setenv("MODELROLLOUT_METRIC", "top1-agreement")
     monkeypatch.setenv("MODELROLLOUT_MAX_DROP", "0.1")
@@ -160,9 +152,7 @@ def test_flags_fall_back_to_env(
     monkeypatch.setenv("MODELROLLOUT_TERMINATION_LOG", str(tmp_path / "t"))
     argv = ["--model-name", "d", "--model-version", "1", "--work-dir", str(tmp_path / "w"), *FAST]
     assert command.main(argv) == 0
-    report = api.OptimizationReport.model_validate_json(
-        (tmp_path / "w" / "report.json").read_text()
-    )
+    report = api.OptimizationReport.model_validate_json((tmp_path / "w" / "report.json").read_text())
     assert report.metric is api.Metric.TOP1_AGREEMENT and report.maxDrop == 0.1
     assert [c.key for c in report.candidates] == [
         "onnxruntime-fp32-graph-opt",

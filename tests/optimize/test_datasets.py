@@ -30,9 +30,7 @@ def good(n: int = 5) -> dict[str, np.ndarray]:
 
 
 def test_load_conforms_dtypes(tmp_path: pathlib.Path) -> None:
-    data = datasets.load_npz(
-        save(tmp_path / "d.npz", **good(), labels=np.arange(5)), SIG, "evaluation data"
-    )
+    data = datasets.load_npz(save(tmp_path / "d.npz", **good(), labels=np.arange(5)), SIG, "evaluation data")
     assert data.count == 5 and data.inputs["input_ids"].dtype == np.int64
     assert data.inputs["pixels"].dtype == np.float32 and data.labels is not None
 
@@ -47,9 +45,7 @@ def test_load_conforms_dtypes(tmp_path: pathlib.Path) -> None:
         ({"labels": np.zeros((5, 2), np.int64)}, "'labels' must be 5 integers"),
     ],
 )  # fmt: skip
-def test_bad_data_names_the_array(
-    tmp_path: pathlib.Path, change: dict[str, np.ndarray], message: str
-) -> None:
+def test_bad_data_names_the_array(tmp_path: pathlib.Path, change: dict[str, np.ndarray], message: str) -> None:
     with pytest.raises(OptimizeError, match=f"calibration data: {message}"):
         datasets.load_npz(save(tmp_path / "d.npz", **{**good(), **change}), SIG, "calibration data")
 

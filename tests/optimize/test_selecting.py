@@ -25,27 +25,21 @@ def result(
 
 
 def test_fastest_within_budget_wins() -> None:
-    s = selecting.select(
-        [result(REF, 100, 0.0), result("onnxruntime-int8-dynamic", 150, 0.005)], REF, 0.01
-    )
+    s = selecting.select([result(REF, 100, 0.0), result("onnxruntime-int8-dynamic", 150, 0.005)], REF, 0.01)
     assert s.winner is not None and s.winner.key == "onnxruntime-int8-dynamic"
     ref = s.results[0]
     assert ref.passed and ref.reason == "not chosen: slower than onnxruntime-int8-dynamic"
 
 
 def test_faster_but_over_budget_never_wins() -> None:
-    s = selecting.select(
-        [result(REF, 100, 0.0), result("onnxruntime-int8-static", 300, 0.02)], REF, 0.01
-    )
+    s = selecting.select([result(REF, 100, 0.0), result("onnxruntime-int8-static", 300, 0.02)], REF, 0.01)
     assert s.winner is not None and s.winner.key == REF
     over = s.results[1]
     assert not over.passed and "exceeds maxDrop 0.01" in over.reason
 
 
 def test_drop_exactly_at_budget_passes() -> None:
-    s = selecting.select(
-        [result(REF, 100, 0.0), result("openvino-int8-nncf", 120, 0.01)], REF, 0.01
-    )
+    s = selecting.select([result(REF, 100, 0.0), result("openvino-int8-nncf", 120, 0.01)], REF, 0.01)
     assert s.winner is not None and s.winner.key == "openvino-int8-nncf"
 
 
@@ -94,9 +88,7 @@ def test_failed_candidates_keep_their_reason() -> None:
 
 
 def test_unmeasured_candidate_fails() -> None:
-    s = selecting.select(
-        [result(REF, 100, 0.0), result("openvino-fp32-convert", None, 0.0)], REF, 0.01
-    )
+    s = selecting.select([result(REF, 100, 0.0), result("openvino-fp32-convert", None, 0.0)], REF, 0.01)
     assert s.results[1].reason == "not measured" and not s.results[1].passed
 
 

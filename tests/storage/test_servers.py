@@ -16,9 +16,7 @@ def test_s3_fetch_and_upload(s3_env: str, tmp_path: pathlib.Path) -> None:
     client.create_bucket(Bucket="models")
     data = b"onnx-bytes" * 1000
     client.put_object(Bucket="models", Key="m/7/model.onnx", Body=data)
-    got = storage.fetch(
-        "s3://models/m/7/model.onnx", tmp_path / "d", sha256=hashlib.sha256(data).hexdigest()
-    )
+    got = storage.fetch("s3://models/m/7/model.onnx", tmp_path / "d", sha256=hashlib.sha256(data).hexdigest())
     assert got.read_bytes() == data
     with pytest.raises(storage.StorageError, match="not found"):
         storage.fetch("s3://models/m/8/model.onnx", tmp_path / "e")
@@ -43,9 +41,7 @@ def test_s3_failed_upload_leaves_nothing(s3_env: str, tmp_path: pathlib.Path) ->
 
 
 @pytest.mark.slow
-def test_mlflow_version_and_alias(
-    mlflow_uri: str, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_mlflow_version_and_alias(mlflow_uri: str, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import mlflow
     from mlflow.tracking import MlflowClient
 
@@ -59,9 +55,7 @@ def test_mlflow_version_and_alias(
     run = client.create_run(exp)
     client.log_artifact(run.info.run_id, str(model), "model")
     client.create_registered_model("digits")
-    version = client.create_model_version(
-        "digits", f"runs:/{run.info.run_id}/model", run_id=run.info.run_id
-    )
+    version = client.create_model_version("digits", f"runs:/{run.info.run_id}/model", run_id=run.info.run_id)
     client.set_registered_model_alias("digits", "champion", version.version)
     by_version = storage.fetch(f"models:/digits/{version.version}", tmp_path / "a")
     by_alias = storage.fetch("models:/digits@champion", tmp_path / "b")

@@ -73,9 +73,7 @@ def http_root(tmp_path: pathlib.Path) -> Iterator[tuple[str, pathlib.Path]]:
         thread.join()
 
 
-def test_http_fetch(
-    http_root: tuple[str, pathlib.Path], model: pathlib.Path, tmp_path: pathlib.Path
-) -> None:
+def test_http_fetch(http_root: tuple[str, pathlib.Path], model: pathlib.Path, tmp_path: pathlib.Path) -> None:
     url, root = http_root
     (root / "model.onnx").write_bytes(model.read_bytes())
     assert storage.fetch(f"{url}/model.onnx", tmp_path / "d").read_bytes() == model.read_bytes()
@@ -84,9 +82,7 @@ def test_http_fetch(
     assert not list((tmp_path / "d").glob("*.part"))
 
 
-def test_directory_upload_is_atomic_and_replaces(
-    model: pathlib.Path, tmp_path: pathlib.Path
-) -> None:
+def test_directory_upload_is_atomic_and_replaces(model: pathlib.Path, tmp_path: pathlib.Path) -> None:
     store = tmp_path / "store"
     uri = storage.upload(model, store.as_uri(), "ns/m/1/onnxruntime-int8-dynamic")
     assert uri == store.as_uri() + "/ns/m/1/onnxruntime-int8-dynamic/model.onnx"

@@ -42,9 +42,7 @@ def _timed_runs(runner: base.Runner, feed: dict[str, np.ndarray], budget: Budget
         runner.run(feed)
     times: list[float] = []
     deadline = time.perf_counter() + budget.seconds
-    while len(times) < MIN_RUNS or (
-        len(times) < budget.iterations and time.perf_counter() < deadline
-    ):
+    while len(times) < MIN_RUNS or (len(times) < budget.iterations and time.perf_counter() < deadline):
         start = time.perf_counter()
         runner.run(feed)
         times.append(time.perf_counter() - start)

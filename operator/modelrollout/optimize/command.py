@@ -34,9 +34,7 @@ def _setup_logging() -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def _finish(
-    report: api.OptimizationReport, report_path: pathlib.Path, termination: pathlib.Path
-) -> None:
+def _finish(report: api.OptimizationReport, report_path: pathlib.Path, termination: pathlib.Path) -> None:
     try:
         reporting.write(report, report_path)
         log.info("report written to %s", report_path)
@@ -56,9 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         report = optimizing.failed_report(None, reason, started)
         import os  # noqa: PLC0415
 
-        termination = pathlib.Path(
-            os.environ.get(names.ENV_TERMINATION_LOG, names.TERMINATION_MESSAGE_PATH)
-        )
+        termination = pathlib.Path(os.environ.get(names.ENV_TERMINATION_LOG, names.TERMINATION_MESSAGE_PATH))
         reporting.write_termination(report, termination)
         return 2
     try:

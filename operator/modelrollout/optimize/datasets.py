@@ -86,12 +86,8 @@ def load_npz(path: pathlib.Path, signature: signatures.Signature, what: str) -> 
     n = next(iter(counts.values()), 0)
     if n == 0:
         raise OptimizeError(f"{what}: holds no samples")
-    if labels is not None and (
-        labels.ndim != 1 or labels.shape[0] != n or labels.dtype.kind not in "iu"
-    ):
-        raise OptimizeError(
-            f"{what}: 'labels' must be {n} integers, got {labels.dtype}{list(labels.shape)}"
-        )
+    if labels is not None and (labels.ndim != 1 or labels.shape[0] != n or labels.dtype.kind not in "iu"):
+        raise OptimizeError(f"{what}: 'labels' must be {n} integers, got {labels.dtype}{list(labels.shape)}")
     return Dataset(inputs, labels)
 
 
@@ -108,9 +104,7 @@ def _conform(array: np.ndarray, spec: signatures.InputSpec, what: str) -> np.nda
             raise mismatch
     kinds_ok = {"f": "f", "i": "iu", "u": "iu", "b": "b"}
     if array.dtype.kind not in kinds_ok.get(spec.dtype.kind, spec.dtype.kind):
-        raise OptimizeError(
-            f"{what}: input {spec.name!r} is {array.dtype}, the model expects {spec.dtype}"
-        )
+        raise OptimizeError(f"{what}: input {spec.name!r} is {array.dtype}, the model expects {spec.dtype}")
     return np.ascontiguousarray(array.astype(spec.dtype, copy=False))
 
 
@@ -124,9 +118,7 @@ def synthesize(signature: signatures.Signature, n: int, seed: int = 0) -> Datase
     return Dataset(inputs)
 
 
-def _generate(
-    spec: signatures.InputSpec, shape: tuple[int, ...], rng: np.random.Generator
-) -> np.ndarray:
+def _generate(spec: signatures.InputSpec, shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
     name = spec.name.lower()
     kind = spec.dtype.kind
     if kind == "f":

@@ -32,9 +32,7 @@ def score(
 ) -> float:
     """Higher is better; the reference scores itself 1.0 except under labelled accuracy."""
     if outputs.shape != reference.shape:
-        raise ValueError(
-            f"output shape {outputs.shape} differs from the reference's {reference.shape}"
-        )
+        raise ValueError(f"output shape {outputs.shape} differs from the reference's {reference.shape}")
     if metric is api.Metric.COSINE:
         a = outputs.reshape(len(outputs), -1).astype(np.float64)
         b = reference.reshape(len(reference), -1).astype(np.float64)

@@ -44,9 +44,7 @@ class _Context:
     reduce_range: bool
 
 
-def failed_report(
-    s: settings.Settings | None, reason: str, started: float
-) -> api.OptimizationReport:
+def failed_report(s: settings.Settings | None, reason: str, started: float) -> api.OptimizationReport:
     return api.OptimizationReport(
         model=s.model_name if s else "",
         version=s.model_version if s else "",
@@ -86,9 +84,7 @@ def run(s: settings.Settings) -> api.OptimizationReport:
     ref_ctx = base.BuildContext(source, s.format, ref_dir, None, reduce_range)
     try:
         ref_path = registry.backend(reference.runtime).build(reference, ref_ctx)
-        ref_runner = registry.backend(reference.runtime).load(
-            ref_path, _device(s, reference), reference.precision
-        )
+        ref_runner = registry.backend(reference.runtime).load(ref_path, _device(s, reference), reference.precision)
     except Exception as e:
         raise OptimizeError(f"reference {reference.key} failed to load: {_one_line(e)}") from e
     signature = ref_runner.signature
@@ -169,13 +165,9 @@ def _evaluation(s: settings.Settings, signature: signatures.Signature) -> datase
         path = _fetch_data(s.evaluation_uri, s.work_dir / "evaluation", "evaluation data")
         data = datasets.load_npz(path, signature, "evaluation data")
     elif s.metric is api.Metric.ACCURACY:
-        raise OptimizeError(
-            "metric accuracy needs evaluation data with 'labels' (--evaluation-uri)"
-        )
+        raise OptimizeError("metric accuracy needs evaluation data with 'labels' (--evaluation-uri)")
     else:
-        log.warning(
-            "no evaluation data: judging on %d generated inputs", max(need, SYNTHETIC_SAMPLES)
-        )
+        log.warning("no evaluation data: judging on %d generated inputs", max(need, SYNTHETIC_SAMPLES))
         data = datasets.synthesize(signature, max(need, SYNTHETIC_SAMPLES))
     if s.metric is api.Metric.ACCURACY and data.labels is None:
         raise OptimizeError("evaluation data: metric accuracy needs a 'labels' array")
@@ -216,9 +208,7 @@ def _candidate(
         fields["reason"] = f"{spec.runtime.value} cannot build {spec.key} from {ctx.s.format}"
         return api.CandidateResult.model_validate(fields), None
     out_dir = ctx.s.work_dir / "candidates" / spec.key
-    build_ctx = base.BuildContext(
-        ctx.source, ctx.s.format, out_dir, ctx.calibration, ctx.reduce_range
-    )
+    build_ctx = base.BuildContext(ctx.source, ctx.s.format, out_dir, ctx.calibration, ctx.reduce_range)
     path: pathlib.Path | None = None
     step = "build"
     try:
@@ -235,18 +225,14 @@ def _candidate(
             runner = backend.load(path, device, spec.precision)
             step = "evaluate"
             outputs = evaluating.predict(runner, ctx.evaluation, eval_batch, ctx.output)
-            candidate_score = evaluating.score(
-                ctx.s.metric, outputs, ctx.reference_outputs, ctx.evaluation.labels
-            )
+            candidate_score = evaluating.score(ctx.s.metric, outputs, ctx.reference_outputs, ctx.evaluation.labels)
             fields["accuracy"] = candidate_score
             fields["accuracyDrop"] = max(0.0, ctx.reference_score - candidate_score)
             step = "benchmark"
             log.info("  benchmarking (batch 1 and batch %d)", ctx.batch)
             m = benchmarking.measure(runner, ctx.evaluation, ctx.batch, ctx.budget)
             del runner
-        fields.update(
-            p50Ms=m.p50_ms, p99Ms=m.p99_ms, throughput=m.throughput, peakMemoryBytes=memory.bytes
-        )
+        fields.update(p50Ms=m.p50_ms, p99Ms=m.p99_ms, throughput=m.throughput, peakMemoryBytes=memory.bytes)
     except OptimizeError:
         raise
     except Exception as e:

@@ -54,9 +54,7 @@ def compact(report: api.OptimizationReport, limit: int = TERMINATION_LIMIT) -> s
     selected = report.selected
     if selected is not None:
         selected = selected.model_copy(update={"throughputRatio": _round(selected.throughputRatio)})
-    base = report.model_copy(
-        update={"selected": selected, "durationSeconds": _round(report.durationSeconds)}
-    )
+    base = report.model_copy(update={"selected": selected, "durationSeconds": _round(report.durationSeconds)})
     attempts: list[tuple[set[str], int, int]] = [
         (_SUMMARY, reason_limit, len(candidates)) for reason_limit in REASON_LIMITS
     ]

@@ -152,7 +152,5 @@ def parse(argv: list[str], environ: Mapping[str, str] | None = None) -> Settings
         device=values["device"] or None,
         benchmark_batch=_number(int, values["benchmark_batch"], "--benchmark-batch", 1),
         benchmark_seconds=_number(float, values["benchmark_seconds"], "--benchmark-seconds", 0.0),
-        benchmark_iterations=_number(
-            int, values["benchmark_iterations"], "--benchmark-iterations", 1
-        ),
+        benchmark_iterations=_number(int, values["benchmark_iterations"], "--benchmark-iterations", 1),
     )

@@ -67,9 +67,7 @@ def parse(uri: str, *, pvc_mount_root: pathlib.Path | None = None) -> Location:
         rest = uri[len("models:") :].lstrip("/")
         name, _, ref = rest.partition("@") if "@" in rest else rest.partition("/")
         if not name or not ref:
-            raise StorageError(
-                f"MLflow URI {uri!r} must be models:/<name>/<version> or models:/<name>@<alias>"
-            )
+            raise StorageError(f"MLflow URI {uri!r} must be models:/<name>/<version> or models:/<name>@<alias>")
         return Location(uri=uri, scheme=scheme, name=name)
     raise StorageError(f"unsupported URI scheme in {uri!r}; expected one of {', '.join(SCHEMES)}")
 

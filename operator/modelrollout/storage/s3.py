@@ -39,9 +39,7 @@ def errors(uri: str) -> Iterator[None]:
     try:
         yield
     except bex.NoCredentialsError as e:
-        raise StorageError(
-            f"{uri}: no S3 credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
-        ) from e
+        raise StorageError(f"{uri}: no S3 credentials (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)") from e
     except bex.ClientError as e:
         err = e.response.get("Error", {})
         code = err.get("Code", "?")

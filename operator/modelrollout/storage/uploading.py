@@ -85,9 +85,7 @@ def _upload_dir(files: list[pathlib.Path], root: pathlib.Path, key: str) -> None
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _upload_s3(
-    files: list[pathlib.Path], main: pathlib.Path, loc: locations.Location, key: str
-) -> None:
+def _upload_s3(files: list[pathlib.Path], main: pathlib.Path, loc: locations.Location, key: str) -> None:
     client = s3.client()
     prefix = "/".join(p for p in [loc.key.strip("/"), key.strip("/")] if p)
     ordered = [f for f in files if f != main] + [main]

@@ -177,9 +177,7 @@ def load(path: pathlib.Path, device: str, precision: api.Precision) -> Runner:
     if provider is None:
         raise base.CandidateError(f"onnxruntime has no execution provider for device {device}")
     if provider not in ort.get_available_providers():
-        raise base.CandidateError(
-            f"{provider} is not available here (have {', '.join(ort.get_available_providers())})"
-        )
+        raise base.CandidateError(f"{provider} is not available here (have {', '.join(ort.get_available_providers())})")
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.log_severity_level = 3

@@ -79,9 +79,7 @@ def parse(text: str) -> list[api.CandidateSpec] | None:
     except json.JSONDecodeError as e:
         raise ValueError(f"candidates: 'auto' or a JSON list expected ({e.msg})") from e
     if not isinstance(raw, list) or not raw:
-        raise ValueError(
-            "candidates: 'auto' or a non-empty JSON list of {runtime, precision, method}"
-        )
+        raise ValueError("candidates: 'auto' or a non-empty JSON list of {runtime, precision, method}")
     specs = []
     for i, item in enumerate(raw):
         try:

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import json
+
+from modelrollout import names
+from modelrollout.api.v1alpha1 import ModelDeploymentSpec, VersionRef
+from modelrollout.builders import common, deployments, httproutes, jobs, services
+from modelrollout.pools import profiles
+from modelrollout.settings import OperatorSettings
+from tests import specs
+
+OWNER = common.Owner(name="embedder", namespace="ml", uid="u-1", model="minilm")
+SETTINGS = OperatorSettings(artifactStore="pvc://artifacts/models", image="modelrollout:test")
+REF = VersionRef(
+    version="7", revision="abc123", runtime="onnxruntime", uri="pvc://artifacts/models/ml/embedder/7/model.onnx"
+)
+
+
+def spec(**patch: object) -> ModelDeploymentSpec:
+    return ModelDeploymentSpec.model_validate(specs.merge(specs.base_spec(), patch))
+
+
+def test_every_child_is_owned_and_labelled() -> None:
+    objs = [
+        jobs.optimization_job(OWNER, spec(), "abc123", profiles.defaults()["cpu"], SETTINGS),
+        deployments.server_deployment(OWNER, spec(), names.ROLE_CANARY, REF, 2, profiles.defaults()["cpu"], SETTINGS),
+        *services.all_services(OWNER, SETTINGS),
+    ]
+    for obj in objs:
+        meta = obj["metadata"]
+        assert meta["ownerReferences"] == [OWNER.reference()]
+        assert meta["labels"][names.LABEL_INSTANCE] == "embedder"
+        assert meta["labels"][names.LABEL_MANAGED_BY] == names.MANAGER
+        assert meta["namespace"] == "ml"
+
+
+def test_gpu_deployment_lands_on_the_gpu_pool() -> None:
+    gpu = profiles.defaults()["nvidia-gpu"]
+    dep = deployments.server_deployment(
+        OWNER, spec(serving={"accelerator": "nvidia-gpu"}), names.ROLE_STABLE, REF, 3, gpu, SETTINGS
+    )
+    pod = dep["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+    assert pod["tolerations"] == [{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    assert (
+        container["resources"]["requests"]["nvidia.com/gpu"]
+        == container["resources"]["limits"]["nvidia.com/gpu"]
+        == "1"
+    )
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env[names.ENV_DEVICE] == "CUDA" and env[names.ENV_ROLE] == names.ROLE_STABLE
+    assert env[names.ENV_MODEL_URI] == REF.uri
+    assert dep["spec"]["replicas"] == 3
+    # The selector must survive promotion, so it never names the version.
+    assert names.LABEL_VERSION not in dep["spec"]["selector"]["matchLabels"]
+    assert dep["spec"]["template"]["metadata"]["labels"][names.LABEL_VERSION] == "7"
+    assert pod["volumes"][1]["persistentVolumeClaim"]["claimName"] == "artifacts"
+
+
+def test_job_args_carry_the_spec() -> None:
+    s = spec(
+        optimization={
+            "candidates": [{"runtime": "openvino", "precision": "int8", "method": "nncf"}],
+            "evaluation": {"uri": "s3://data/eval.npz", "metric": "cosine", "maxDrop": 0.02},
+        }
+    )
+    job = jobs.optimization_job(OWNER, s, "abc123", profiles.defaults()["cpu"], SETTINGS)
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    args = container["args"]
+    value = dict(zip(args[::2], args[1::2], strict=False))
+    assert value["--max-drop"] == "0.02" and value["--evaluation-uri"] == "s3://data/eval.npz"
+    assert json.loads(value["--candidates"]) == [{"runtime": "openvino", "precision": "int8", "method": "nncf"}]
+    assert value["--artifact-key"] == "ml/embedder/7-abc123"
+    assert container["terminationMessagePolicy"] == "FallbackToLogsOnError"
+    assert job["spec"]["activeDeadlineSeconds"] == 1800
+    assert job["metadata"]["name"] == "embedder-optimize-abc123"
+
+
+def test_long_names_are_shortened_with_a_hash() -> None:
+    owner = common.Owner(name="x" * 70, namespace="ml", uid="u", model="m")
+    assert len(common.deployment_name(owner, names.ROLE_CANARY)) <= 63
+    assert common.deployment_name(owner, names.ROLE_CANARY) != common.deployment_name(owner, names.ROLE_STABLE)
+
+
+def test_http_route_weights_follow_the_canary_weight() -> None:
+    s = spec(rollout={"traffic": {"router": "gateway-api", "gateway": {"parentRefs": [{"name": "edge"}]}}})
+    assert s.rollout.traffic.gateway is not None
+    route = httproutes.http_route(OWNER, s.rollout.traffic.gateway, 30, SETTINGS)
+    assert httproutes.weights_of(route) == {"embedder-stable": 70, "embedder-canary": 30}
+    assert route["spec"]["parentRefs"] == [{"name": "edge"}]
+
+
+def test_services_select_all_pods_or_one_role() -> None:
+    svc, stable, canary = services.all_services(OWNER, SETTINGS)
+    assert names.LABEL_ROLE not in svc["spec"]["selector"]
+    assert stable["spec"]["selector"][names.LABEL_ROLE] == names.ROLE_STABLE
+    assert canary["metadata"]["name"] == "embedder-canary"
