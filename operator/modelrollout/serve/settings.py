@@ -17,6 +17,25 @@ ORT_DEVICES = ("CPU", "CUDA", "TensorRT")
 OPENVINO_DEVICES = ("CPU", "GPU", "NPU", "AUTO")
 
 
+# The variables the server reads, each the fallback of one flag.
+ENV_VARS = (
+    names.ENV_MODEL_NAME,
+    names.ENV_MODEL_VERSION,
+    names.ENV_MODEL_URI,
+    names.ENV_RUNTIME,
+    names.ENV_DEVICE,
+    names.ENV_ROLE,
+    names.ENV_HOST,
+    names.ENV_PORT,
+    names.ENV_THREADS,
+    names.ENV_WORKERS,
+    names.ENV_MAX_BODY_BYTES,
+    names.ENV_FEEDBACK_WINDOW_SECONDS,
+    names.ENV_FEEDBACK_MAX_PENDING,
+    names.ENV_SHUTDOWN_TIMEOUT_SECONDS,
+)
+
+
 class SettingsError(ValueError):
     """A setting is missing or invalid; the message names the flag and its variable."""
 
@@ -39,7 +58,7 @@ class Settings:
     shutdown_timeout_seconds: float
 
 
-def _parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="modelrollout serve",
         description="Serve one model over the Open Inference Protocol (KServe v2) REST API.",
@@ -122,7 +141,7 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
 
     argparse exits on unknown flags or --help, as a command line should.
     """
-    a = _parser().parse_args(list(argv))
+    a = build_parser().parse_args(list(argv))
     e = names
 
     def text(flag: str | None, var: str, default: str | None) -> str | None:
