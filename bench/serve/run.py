@@ -267,7 +267,7 @@ def main() -> None:
     p.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="the large model (.onnx)")
     p.add_argument("--seq-len", type=int, default=64, help="tokens per request for text models")
     p.add_argument("--threads", type=int, default=1, help="intra-op threads, the same for all")
-    p.add_argument("--workers", type=int, default=2, help="modelrollout serve --workers")
+    p.add_argument("--workers", type=int, default=1, help="modelrollout serve --workers")
     p.add_argument("--peer-workers", type=int, default=1, help="MLServer parallel_workers")
     p.add_argument("--count", type=int, default=1000, help="requests per concurrency-1 run")
     p.add_argument("--seconds", type=float, default=4.0, help="length of each throughput run")

@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--threads", help=f"intra-op threads, 0 = runtime default [{e.ENV_THREADS}] (default 0)"
     )
-    p.add_argument("--workers", help=f"inferences run at once [{e.ENV_WORKERS}] (default 2)")
+    p.add_argument("--workers", help=f"inferences run at once [{e.ENV_WORKERS}] (default 1)")
     p.add_argument(
         "--max-body-bytes", help=f"largest request body [{e.ENV_MAX_BODY_BYTES}] (default 64 MiB)"
     )
@@ -181,7 +181,7 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         host=text(a.host, e.ENV_HOST, "0.0.0.0") or "0.0.0.0",
         port=port,
         threads=_number(int, text(a.threads, e.ENV_THREADS, "0"), "--threads", e.ENV_THREADS, 0),
-        workers=_number(int, text(a.workers, e.ENV_WORKERS, "2"), "--workers", e.ENV_WORKERS, 1),
+        workers=_number(int, text(a.workers, e.ENV_WORKERS, "1"), "--workers", e.ENV_WORKERS, 1),
         max_body_bytes=_number(
             int,
             text(a.max_body_bytes, e.ENV_MAX_BODY_BYTES, str(64 * 1024 * 1024)),
