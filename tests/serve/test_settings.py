@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from modelrollout import names
-from modelrollout.serve import settings
+from modelrollout.serve import command, settings
 
 REQUIRED = {names.ENV_MODEL_NAME: "m", names.ENV_MODEL_URI: "/models/m.onnx"}
 
@@ -76,3 +76,12 @@ def test_errors_name_the_flag_and_variable(
 ) -> None:
     with pytest.raises(settings.SettingsError, match=message):
         settings.parse(argv, env)
+
+
+def test_the_command_refuses_bad_settings_with_status_2(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for var in settings.ENV_VARS:
+        monkeypatch.delenv(var, raising=False)
+    assert command.main(["--model-uri", "m.onnx"]) == 2
+    assert names.ENV_MODEL_NAME in capsys.readouterr().err
