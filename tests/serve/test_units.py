@@ -189,3 +189,16 @@ def test_binary_size_mismatch(plane: dataplane.DataPlane) -> None:
     ).encode()  # fmt: skip
     with pytest.raises(dataplane.InferenceError, match="4 bytes of binary data"):
         plane.infer("d", None, head + b"\0" * 4, len(head))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * 100_000 + b"]" * 100_000, b"\xff\xfe", b"{nope"],
+    ids=["deep", "binary", "broken"],
+)
+def test_unparseable_bodies_are_400(plane: dataplane.DataPlane, body: bytes) -> None:
+    with pytest.raises(dataplane.InferenceError, match="not valid JSON") as caught:
+        plane.infer("d", None, body, None)
+    assert caught.value.status == 400
+    with pytest.raises(dataplane.InferenceError, match="not valid JSON"):
+        plane.feedback("d", body)

@@ -157,7 +157,7 @@ class DataPlane:
             head, binary = body, memoryview(b"")
         try:
             request = json.loads(head)
-        except (ValueError, UnicodeDecodeError) as error:
+        except (ValueError, RecursionError) as error:
             raise _bad(f"request body is not valid JSON: {error}") from None
         if not isinstance(request, dict):
             raise _bad("request body must be a JSON object")
@@ -360,7 +360,7 @@ class DataPlane:
         self.model(name)
         try:
             parsed = feedback.parse(json.loads(body))
-        except (ValueError, UnicodeDecodeError) as error:
+        except (ValueError, RecursionError) as error:
             if isinstance(error, feedback.FeedbackError):
                 raise _bad(str(error)) from None
             raise _bad(f"feedback body is not valid JSON: {error}") from None
