@@ -72,8 +72,18 @@ ENV_RUNTIME: Final = "MODELROLLOUT_RUNTIME"
 ENV_DEVICE: Final = "MODELROLLOUT_DEVICE"
 ENV_ROLE: Final = "MODELROLLOUT_ROLE"
 ENV_PORT: Final = "MODELROLLOUT_PORT"
+ENV_HOST: Final = "MODELROLLOUT_HOST"
+ENV_THREADS: Final = "MODELROLLOUT_THREADS"
+ENV_WORKERS: Final = "MODELROLLOUT_WORKERS"
+ENV_MAX_BODY_BYTES: Final = "MODELROLLOUT_MAX_BODY_BYTES"
+ENV_FEEDBACK_WINDOW_SECONDS: Final = "MODELROLLOUT_FEEDBACK_WINDOW_SECONDS"
+ENV_FEEDBACK_MAX_PENDING: Final = "MODELROLLOUT_FEEDBACK_MAX_PENDING"
+ENV_SHUTDOWN_TIMEOUT_SECONDS: Final = "MODELROLLOUT_SHUTDOWN_TIMEOUT_SECONDS"
 SERVER_PORT: Final = 8080
 SERVER_PORT_NAME: Final = "http"
+# The infer response echoes its prediction id here (as well as in the body's `id`),
+# so a client can post feedback for it without parsing the body.
+HEADER_INFERENCE_ID: Final = "X-Inference-Id"
 
 # --- Optimization Job ------------------------------------------------------------------
 TERMINATION_MESSAGE_PATH: Final = "/dev/termination-log"

@@ -1,0 +1,1 @@
+"""The inference server (`modelrollout serve`): Open Inference Protocol over REST."""

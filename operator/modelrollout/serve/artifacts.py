@@ -1,0 +1,74 @@
+"""Where the model artifact is: a URI becomes a local file and a runtime.
+
+`locate` is the one place that turns a model URI into a local path. Local paths and
+file:// are handled here; other schemes (s3://, pvc://, http(s)://, models:/) go
+through `modelrollout.storage.fetch`, imported only when such a URI is asked for.
+"""
+
+from __future__ import annotations
+
+import importlib
+import urllib.parse
+from pathlib import Path
+
+ONNX_FILE = "model.onnx"
+OPENVINO_FILE = "model.xml"
+
+
+class ArtifactError(ValueError):
+    """The model URI does not lead to a servable artifact; the message says why."""
+
+
+def locate(uri: str, dest_dir: Path) -> Path:
+    """A local path for `uri`, fetching it into `dest_dir` when it is remote."""
+    parsed = urllib.parse.urlparse(uri)
+    if parsed.scheme == "" or len(parsed.scheme) == 1:  # a plain path (or a drive letter)
+        return Path(uri)
+    if parsed.scheme == "file":
+        return Path(urllib.parse.unquote(parsed.netloc + parsed.path))
+    try:
+        storage = importlib.import_module("modelrollout.storage")
+    except ModuleNotFoundError as error:
+        raise ArtifactError(
+            f"model URI {uri!r}: scheme {parsed.scheme}:// needs modelrollout.storage, "
+            f"which is not installed ({error})"
+        ) from None
+    fetched: Path = storage.fetch(uri, dest_dir)
+    return Path(fetched)
+
+
+def model_file(path: Path) -> Path:
+    """The model file at `path`: the file itself, or model.onnx / model.xml in a directory."""
+    if path.is_dir():
+        candidates = [path / ONNX_FILE, path / OPENVINO_FILE]
+        found = [c for c in candidates if c.is_file()]
+        if not found:
+            raise ArtifactError(
+                f"model directory {path} holds neither {ONNX_FILE} nor {OPENVINO_FILE}"
+            )
+        if len(found) > 1:
+            raise ArtifactError(
+                f"model directory {path} holds both {ONNX_FILE} and {OPENVINO_FILE}: give the file"
+            )
+        return found[0]
+    if not path.is_file():
+        raise ArtifactError(f"model file {path} does not exist")
+    return path
+
+
+def runtime_for(path: Path, requested: str | None) -> str:
+    """The runtime to load `path` with: the requested one, else by file extension.
+
+    OpenVINO reads ONNX as well, so `openvino` with a .onnx file is valid; ONNX Runtime
+    cannot read OpenVINO IR.
+    """
+    suffix = path.suffix.lower()
+    if requested is None:
+        if suffix == ".onnx":
+            return "onnxruntime"
+        if suffix == ".xml":
+            return "openvino"
+        raise ArtifactError(f"cannot tell the runtime of {path.name}: give --runtime")
+    if requested == "onnxruntime" and suffix != ".onnx":
+        raise ArtifactError(f"runtime onnxruntime needs a .onnx file, got {path.name}")
+    return requested

@@ -1,0 +1,121 @@
+"""`modelrollout serve`: load one model and serve it until SIGTERM.
+
+The port opens first (live), the model loads and warms up (then ready); on SIGTERM
+the server turns not-ready, stops accepting, lets in-flight requests finish within
+the shutdown timeout, and exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import logging
+import os
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from modelrollout.serve import (
+    artifacts,
+    dataplane,
+    feedback,
+    metrics,
+    repositories,
+    rest,
+    settings,
+)
+from modelrollout.serve.backends import base
+
+log = logging.getLogger("modelrollout.serve")
+
+
+async def serve(config: settings.Settings) -> int:
+    server_metrics = metrics.ServerMetrics(config.model_name, config.model_version, config.role)
+    repository = repositories.ModelRepository()
+    pending = feedback.PendingStore(config.feedback_window_seconds, config.feedback_max_pending)
+    plane = dataplane.DataPlane(repository, pending)
+    pool = concurrent.futures.ThreadPoolExecutor(config.workers, thread_name_prefix="infer")
+    server = rest.RestServer(plane, server_metrics, pool, config.max_body_bytes)
+    runner = web.AppRunner(
+        server.app(),
+        handle_signals=False,
+        access_log=None,
+        shutdown_timeout=config.shutdown_timeout_seconds,
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    log.info("listening on http://%s:%s", host, port)
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    with tempfile.TemporaryDirectory(prefix="modelrollout-serve-") as work_dir:
+        loading = loop.run_in_executor(
+            None,
+            functools.partial(
+                repositories.load,
+                name=config.model_name,
+                version=config.model_version,
+                uri=config.model_uri,
+                runtime=config.runtime,
+                device=config.device,
+                threads=config.threads,
+                work_dir=Path(work_dir),
+            ),
+        )
+        stopping = asyncio.ensure_future(stop.wait())
+        racers: list[asyncio.Future[Any]] = [loading, stopping]
+        await asyncio.wait(racers, return_when=asyncio.FIRST_COMPLETED)
+        code = 0
+        if loading.done():
+            try:
+                model = loading.result()
+            except (artifacts.ArtifactError, base.BackendError) as error:
+                log.error("cannot serve model %s: %s", config.model_name, error)
+                code = 1
+            else:
+                server_metrics.model_load.set(model.load_seconds)
+                repository.add(model)
+                log.info(
+                    "ready: model %s version %s (%s, %s) loaded and warmed up in %.3fs",
+                    model.name,
+                    model.version,
+                    model.backend.platform,
+                    config.device,
+                    model.load_seconds,
+                )
+                await stopping
+        else:
+            log.info("stopped while loading the model")
+        stopping.cancel()
+
+        log.info("shutting down: finishing in-flight requests")
+        plane.shutting_down = True
+        await runner.cleanup()
+        pool.shutdown(wait=False, cancel_futures=True)
+        repository.close()
+        log.info("stopped")
+        return code
+
+
+def main(argv: list[str] | None) -> int:
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        config = settings.parse(sys.argv[1:] if argv is None else argv, os.environ)
+    except settings.SettingsError as error:
+        print(f"modelrollout serve: {error}", file=sys.stderr)
+        return 2
+    return asyncio.run(serve(config))

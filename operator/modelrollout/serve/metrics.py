@@ -1,0 +1,85 @@
+"""The server's Prometheus metrics; names and labels are documented in docs/inference-server.md.
+
+Every series carries model, version and role, so the canary analysis can compare the
+canary with stable by label alone. Children are bound once: a request pays for no
+label lookup.
+"""
+
+from __future__ import annotations
+
+import prometheus_client as prom
+from prometheus_client import registry as prom_registry
+
+from modelrollout import names
+
+# From half a millisecond (a small model on CPU) to ten seconds (a large one, queued).
+LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.075,
+    0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+
+# `_created` series double the scrape size and nothing here queries them.
+prom.disable_created_metrics()  # type: ignore[no-untyped-call]
+
+
+class ServerMetrics:
+    def __init__(self, model: str, version: str, role: str) -> None:
+        self.registry = prom_registry.CollectorRegistry()
+        labels = dict(zip(names.SERVER_LABELS, (model, version, role), strict=True))
+        r = self.registry
+        self._duration = prom.Histogram(
+            names.METRIC_REQUEST_DURATION,
+            "Time from receiving an infer request to its response being ready, in seconds.",
+            names.SERVER_LABELS,
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self._requests = prom.Counter(
+            names.METRIC_REQUESTS,
+            "Infer requests answered, by HTTP status code.",
+            (*names.SERVER_LABELS, names.LABEL_CODE),
+            registry=r,
+        )
+        self._in_flight = prom.Gauge(
+            names.METRIC_IN_FLIGHT,
+            "Infer requests being handled now.",
+            names.SERVER_LABELS,
+            registry=r,
+        )
+        self._feedback = prom.Counter(
+            names.METRIC_FEEDBACK,
+            "Predictions judged by client feedback, by whether they were correct.",
+            (*names.SERVER_LABELS, names.LABEL_CORRECT),
+            registry=r,
+        )
+        self._load = prom.Gauge(
+            names.METRIC_MODEL_LOAD,
+            "Seconds it took to load the model and run its warm-up inference.",
+            names.SERVER_LABELS,
+            registry=r,
+        )
+        self._labels = labels
+        self.duration = self._duration.labels(**labels)
+        self.in_flight = self._in_flight.labels(**labels)
+        self.model_load = self._load.labels(**labels)
+        self._by_code: dict[int, prom.Counter] = {}
+        self._correct = self._feedback.labels(**labels, **{names.LABEL_CORRECT: "true"})
+        self._wrong = self._feedback.labels(**labels, **{names.LABEL_CORRECT: "false"})
+        # Zero series from the start: rate() over a counter that appears mid-window
+        # misses its first increment, and the analysis should see 0, not "no data".
+        for code in (200, 400, 404, 500):
+            self.requests(code)
+
+    def requests(self, code: int) -> prom.Counter:
+        child = self._by_code.get(code)
+        if child is None:
+            child = self._by_code[code] = self._requests.labels(
+                **self._labels, **{names.LABEL_CODE: str(code)}
+            )
+        return child
+
+    def feedback(self, correct: bool) -> prom.Counter:
+        return self._correct if correct else self._wrong
+
+    def exposition(self) -> bytes:
+        return prom.generate_latest(self.registry)

@@ -1,0 +1,213 @@
+"""Settings of `modelrollout serve`: each flag falls back to an environment variable.
+
+Pods are configured by env; people at a terminal use flags. A flag given wins.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Mapping, Sequence
+from typing import TypeVar
+
+from modelrollout import names
+
+RUNTIMES = ("onnxruntime", "openvino")
+ORT_DEVICES = ("CPU", "CUDA", "TensorRT")
+OPENVINO_DEVICES = ("CPU", "GPU", "NPU", "AUTO")
+
+
+# The variables the server reads, each the fallback of one flag.
+ENV_VARS = (
+    names.ENV_MODEL_NAME,
+    names.ENV_MODEL_VERSION,
+    names.ENV_MODEL_URI,
+    names.ENV_RUNTIME,
+    names.ENV_DEVICE,
+    names.ENV_ROLE,
+    names.ENV_HOST,
+    names.ENV_PORT,
+    names.ENV_THREADS,
+    names.ENV_WORKERS,
+    names.ENV_MAX_BODY_BYTES,
+    names.ENV_FEEDBACK_WINDOW_SECONDS,
+    names.ENV_FEEDBACK_MAX_PENDING,
+    names.ENV_SHUTDOWN_TIMEOUT_SECONDS,
+)
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message names the flag and its variable."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Settings:
+    model_name: str
+    model_version: str
+    model_uri: str
+    runtime: str | None  # None: chosen from the artifact's file extension
+    device: str
+    role: str
+    host: str
+    port: int
+    threads: int  # intra-op threads of the runtime; 0 lets it choose
+    workers: int  # requests run concurrently by the runtime
+    max_body_bytes: int
+    feedback_window_seconds: float
+    feedback_max_pending: int
+    shutdown_timeout_seconds: float
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="modelrollout serve",
+        description="Serve one model over the Open Inference Protocol (KServe v2) REST API.",
+    )
+    e = names
+    p.add_argument("--model-name", help=f"model name in URLs and metrics [{e.ENV_MODEL_NAME}]")
+    p.add_argument(
+        "--model-version", help=f"model version label [{e.ENV_MODEL_VERSION}] (default 1)"
+    )
+    p.add_argument(
+        "--model-uri",
+        help=f"path, file:// URI or other storage URI of a .onnx file, an OpenVINO .xml or a "
+        f"directory holding model.onnx or model.xml [{e.ENV_MODEL_URI}]",
+    )
+    p.add_argument(
+        "--runtime", help=f"onnxruntime or openvino [{e.ENV_RUNTIME}] (default: by extension)"
+    )
+    p.add_argument(
+        "--device",
+        help=f"onnxruntime: CPU, CUDA, TensorRT; openvino: CPU, GPU, NPU, AUTO [{e.ENV_DEVICE}] "
+        "(default CPU)",
+    )
+    p.add_argument(
+        "--role", help=f"stable or canary, a metrics label [{e.ENV_ROLE}] (default stable)"
+    )
+    p.add_argument("--host", help=f"address to listen on [{e.ENV_HOST}] (default 0.0.0.0)")
+    p.add_argument(
+        "--port",
+        help=f"port to listen on, 0 picks a free one [{e.ENV_PORT}] (default {e.SERVER_PORT})",
+    )
+    p.add_argument(
+        "--threads", help=f"intra-op threads, 0 = runtime default [{e.ENV_THREADS}] (default 0)"
+    )
+    p.add_argument("--workers", help=f"inferences run at once [{e.ENV_WORKERS}] (default 1)")
+    p.add_argument(
+        "--max-body-bytes", help=f"largest request body [{e.ENV_MAX_BODY_BYTES}] (default 64 MiB)"
+    )
+    p.add_argument(
+        "--feedback-window-seconds",
+        help=f"how long a response id accepts feedback [{e.ENV_FEEDBACK_WINDOW_SECONDS}] "
+        "(default 600)",
+    )
+    p.add_argument(
+        "--feedback-max-pending",
+        help=f"most response ids kept for feedback, 0 = off [{e.ENV_FEEDBACK_MAX_PENDING}] "
+        "(default 100000)",
+    )
+    p.add_argument(
+        "--shutdown-timeout-seconds",
+        help="on SIGTERM, how long in-flight requests may finish "
+        f"[{e.ENV_SHUTDOWN_TIMEOUT_SECONDS}] "
+        "(default 25)",
+    )
+    return p
+
+
+def _pick(flag: str | None, env: Mapping[str, str], var: str, default: str | None) -> str | None:
+    if flag is not None:
+        return flag
+    value = env.get(var, "")
+    return value if value != "" else default
+
+
+_N = TypeVar("_N", int, float)
+
+
+def _number(kind: type[_N], raw: str | None, option: str, var: str, minimum: _N) -> _N:
+    assert raw is not None
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise SettingsError(f"{option} ({var}) must be a number, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{option} ({var}) must be at least {minimum}, got {raw!r}")
+    return value
+
+
+def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
+    """Settings from flags, then env, then defaults; SettingsError names what is wrong.
+
+    argparse exits on unknown flags or --help, as a command line should.
+    """
+    a = build_parser().parse_args(list(argv))
+    e = names
+
+    def text(flag: str | None, var: str, default: str | None) -> str | None:
+        return _pick(flag, env, var, default)
+
+    model_name = text(a.model_name, e.ENV_MODEL_NAME, None)
+    if not model_name:
+        raise SettingsError(f"--model-name ({e.ENV_MODEL_NAME}) is required")
+    if "/" in model_name:
+        raise SettingsError(
+            f"--model-name ({e.ENV_MODEL_NAME}) must not contain '/': {model_name!r}"
+        )
+    model_uri = text(a.model_uri, e.ENV_MODEL_URI, None)
+    if not model_uri:
+        raise SettingsError(f"--model-uri ({e.ENV_MODEL_URI}) is required")
+    runtime = text(a.runtime, e.ENV_RUNTIME, None)
+    if runtime is not None and runtime not in RUNTIMES:
+        raise SettingsError(
+            f"--runtime ({e.ENV_RUNTIME}) must be one of {', '.join(RUNTIMES)}, got {runtime!r}"
+        )
+    device = text(a.device, e.ENV_DEVICE, "CPU") or "CPU"
+    role = text(a.role, e.ENV_ROLE, names.ROLE_STABLE) or names.ROLE_STABLE
+    if role not in names.ROLES:
+        raise SettingsError(
+            f"--role ({e.ENV_ROLE}) must be one of {', '.join(names.ROLES)}, got {role!r}"
+        )
+    port = _number(int, text(a.port, e.ENV_PORT, str(names.SERVER_PORT)), "--port", e.ENV_PORT, 0)
+    if port > 65535:
+        raise SettingsError(f"--port ({e.ENV_PORT}) must be at most 65535, got {port}")
+    return Settings(
+        model_name=model_name,
+        model_version=text(a.model_version, e.ENV_MODEL_VERSION, "1") or "1",
+        model_uri=model_uri,
+        runtime=runtime,
+        device=device,
+        role=role,
+        host=text(a.host, e.ENV_HOST, "0.0.0.0") or "0.0.0.0",
+        port=port,
+        threads=_number(int, text(a.threads, e.ENV_THREADS, "0"), "--threads", e.ENV_THREADS, 0),
+        workers=_number(int, text(a.workers, e.ENV_WORKERS, "1"), "--workers", e.ENV_WORKERS, 1),
+        max_body_bytes=_number(
+            int,
+            text(a.max_body_bytes, e.ENV_MAX_BODY_BYTES, str(64 * 1024 * 1024)),
+            "--max-body-bytes",
+            e.ENV_MAX_BODY_BYTES,
+            1024,
+        ),
+        feedback_window_seconds=_number(
+            float,
+            text(a.feedback_window_seconds, e.ENV_FEEDBACK_WINDOW_SECONDS, "600"),
+            "--feedback-window-seconds",
+            e.ENV_FEEDBACK_WINDOW_SECONDS,
+            0.001,
+        ),
+        feedback_max_pending=_number(
+            int,
+            text(a.feedback_max_pending, e.ENV_FEEDBACK_MAX_PENDING, "100000"),
+            "--feedback-max-pending",
+            e.ENV_FEEDBACK_MAX_PENDING,
+            0,
+        ),
+        shutdown_timeout_seconds=_number(
+            float,
+            text(a.shutdown_timeout_seconds, e.ENV_SHUTDOWN_TIMEOUT_SECONDS, "25"),
+            "--shutdown-timeout-seconds",
+            e.ENV_SHUTDOWN_TIMEOUT_SECONDS,
+            0.0,
+        ),
+    )

@@ -1,0 +1,47 @@
+"""A client written for Triton works unchanged: JSON and binary tensors, health, metadata."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tritonclient.http as httpclient
+from conftest import StartServer, TinyModel
+
+
+def test_triton_http_client(start_server: StartServer, tiny_model: TinyModel) -> None:
+    server = start_server("--model-name", "tiny", "--model-uri", str(tiny_model.path))
+    client = httpclient.InferenceServerClient(url=server.url.removeprefix("http://"))
+    try:
+        assert client.is_server_live()
+        assert client.is_server_ready()
+        assert client.is_model_ready("tiny")
+        assert client.get_server_metadata()["name"] == "modelrollout"
+        inputs = {i["name"]: i for i in client.get_model_metadata("tiny")["inputs"]}
+        assert inputs["k"]["datatype"] == "INT64"
+
+        x = np.linspace(0, 1, 8, dtype=np.float32).reshape(2, 4)
+        k = np.array([[3, 1, 4, 1], [5, 9, 2, 6]], dtype=np.int64)
+        for binary in (False, True):
+            x_in = httpclient.InferInput("x", list(x.shape), "FP32")
+            x_in.set_data_from_numpy(x, binary_data=binary)
+            k_in = httpclient.InferInput("k", list(k.shape), "INT64")
+            k_in.set_data_from_numpy(k, binary_data=not binary)
+            result = client.infer(
+                "tiny",
+                [x_in, k_in],
+                outputs=[
+                    httpclient.InferRequestedOutput("scores", binary_data=binary),
+                    httpclient.InferRequestedOutput("picked", binary_data=not binary),
+                ],
+            )
+            scores, picked = tiny_model.expected(x, k)
+            np.testing.assert_allclose(result.as_numpy("scores"), scores, rtol=1e-5)
+            np.testing.assert_allclose(result.as_numpy("picked"), picked)
+            assert result.get_response()["id"]
+
+        with pytest.raises(Exception, match="unknown input name"):
+            bad = httpclient.InferInput("nope", [1, 4], "FP32")
+            bad.set_data_from_numpy(np.zeros((1, 4), np.float32))
+            client.infer("tiny", [bad])
+    finally:
+        client.close()
