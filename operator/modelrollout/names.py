@@ -78,3 +78,13 @@ SERVER_PORT_NAME: Final = "http"
 # --- Optimization Job ------------------------------------------------------------------
 TERMINATION_MESSAGE_PATH: Final = "/dev/termination-log"
 REPORT_FILE: Final = "report.json"
+
+# --- Node pools and the local test bed -------------------------------------------------
+LABEL_NODE_POOL: Final = f"{GROUP}/pool"
+# Where a process run in place of a container writes its termination message (a real
+# kubelet reads `terminationMessagePath`; a local process cannot write /dev/...).
+ENV_TERMINATION_LOG: Final = "MODELROLLOUT_TERMINATION_LOG"
+# A directory holding prebuilt kube, etcd and kwok binaries (skips the Go build).
+ENV_TESTBED_BIN: Final = "MODELROLLOUT_TESTBED_BIN"
+# Root of the build cache shared with e2e/cluster/build.sh.
+ENV_CACHE: Final = "MODELROLLOUT_CACHE"
