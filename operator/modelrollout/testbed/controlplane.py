@@ -117,8 +117,6 @@ def controller_manager_args(work: Path, ports: Ports) -> list[str]:
         f"--service-account-private-key-file={work / 'sa.key'}",
         f"--root-ca-file={work / 'certs' / 'apiserver.crt'}",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
-        # Fake nodes: no cloud, no real kubelet to evict pods from.
-        "--controllers=*,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller",
         "--node-monitor-grace-period=40s",
         "--concurrent-gc-syncs=5",
         "--v=1",
@@ -164,6 +162,27 @@ def kubeconfig(server: str, token: str, ca_file: Path) -> dict[str, object]:
         "contexts": [{"name": "testbed", "context": {"cluster": "testbed", "user": ADMIN_USER}}],
         "current-context": "testbed",
     }
+
+
+def _exit(proc: subprocess.Popen[bytes], deadline: float) -> None:
+    try:
+        proc.wait(max(0.0, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _exit_unreaped(proc: subprocess.Popen[bytes], deadline: float) -> None:
+    """Wait for `proc` to exit (SIGKILL at `deadline`) but leave it unreaped."""
+    if proc.returncode is not None:
+        return
+    flags = os.WEXITED | os.WNOWAIT
+    while os.waitid(os.P_PID, proc.pid, flags | os.WNOHANG) is None:
+        if time.monotonic() > deadline:
+            proc.kill()
+            os.waitid(os.P_PID, proc.pid, flags)
+            return
+        time.sleep(0.05)
 
 
 def die_with_parent() -> None:
@@ -244,17 +263,28 @@ class ControlPlane:
             raise
 
     def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM every component (newest first), SIGKILL what is left, reap all."""
-        for name in reversed(list(self._procs)):
-            proc = self._procs[name]
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for proc in self._procs.values():
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(max(0.0, deadline - time.monotonic()))
-        if self._group is not None:
-            # Whatever the components started themselves is in the same group.
+        """Stop the clients of the API server, then the API server, then etcd; reap all.
+
+        Each step gets SIGTERM and `timeout` seconds, then SIGKILL: an API server whose
+        etcd is gone first spends its shutdown retrying.
+        """
+        servers = ("kube-apiserver", "etcd")
+        steps = [[n for n in self._procs if n not in servers], *[[n] for n in servers]]
+        leader = next((p for p in self._procs.values() if p.pid == self._group), None)
+        for step in steps:
+            procs = [self._procs[n] for n in step if n in self._procs]
+            for proc in procs:
+                if proc.returncode is None:
+                    proc.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            for proc in procs:
+                if proc is leader:
+                    _exit_unreaped(proc, deadline)
+                else:
+                    _exit(proc, deadline)
+        if self._group is not None and leader is not None and leader.returncode is None:
+            # The group leader is a zombie until reaped, so its group id cannot have been
+            # reused: whatever a component started itself dies here.
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self._group, signal.SIGKILL)
         for proc in self._procs.values():
