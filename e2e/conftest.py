@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from modelrollout.testbed import binaries, controlplane, prometheus
+from modelrollout.testbed import binaries, controlplane, kubelet, prometheus
 from modelrollout.testbed import kubectl as kubectl_cli
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,3 +63,14 @@ def prometheus_server() -> Iterator[prometheus.Prometheus]:
         pytest.skip(str(error))
     with prometheus.Prometheus() as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def process_kubelet(
+    control_plane: controlplane.ControlPlane, prometheus_server: prometheus.Prometheus
+) -> Iterator[kubelet.ProcessKubelet]:
+    """Runs the operator's server and optimizer pods as local processes, for the session."""
+    with kubelet.ProcessKubelet(
+        control_plane.api_client(), prometheus_server=prometheus_server
+    ) as running:
+        yield running

@@ -9,8 +9,22 @@ from pathlib import Path
 import pytest
 
 from modelrollout.testbed import binaries, controlplane
+from modelrollout.testbed import kubectl as kubectl_cli
 
 pytestmark = pytest.mark.e2e
+
+
+NPU_POD = """
+apiVersion: v1
+kind: Pod
+metadata: {name: wants-npu, namespace: default}
+spec:
+  tolerations: [{key: npu.intel.com/accel, operator: Exists, effect: NoSchedule}]
+  containers:
+  - name: c
+    image: registry.invalid/c:1
+    resources: {limits: {npu.intel.com/accel: "1"}}
+"""
 
 
 def alive(pid: int) -> bool:
@@ -36,6 +50,15 @@ def test_start_selected_pools_then_stop_leaves_nothing(
         }
         nodes = plane.core_api().list_node().items
         assert sorted(n.metadata.name for n in nodes) == ["cpu-0", "cpu-1"]
+        # With no NPU pool, a pod asking for an NPU waits, and the scheduler says why.
+        kubectl = kubectl_cli.Kubectl(plane.kubeconfig_path)
+        kubectl("apply", "-f", "-", input=NPU_POD)
+        kubectl("wait", "pod/wants-npu", "--for=condition=PodScheduled=False", "--timeout=60s")
+        scheduled = {
+            c["type"]: c for c in kubectl.json("get", "pod", "wants-npu")["status"]["conditions"]
+        }["PodScheduled"]
+        assert scheduled["reason"] == "Unschedulable"
+        assert "Insufficient npu.intel.com/accel" in scheduled["message"], scheduled["message"]
     assert [name for name, pid in pids.items() if alive(pid)] == []
 
 

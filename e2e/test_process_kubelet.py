@@ -5,15 +5,15 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import yaml
 
 from modelrollout import names
-from modelrollout.testbed import controlplane, kubelet, prometheus
 from modelrollout.testbed import kubectl as kubectl_cli
+from modelrollout.testbed import kubelet, prometheus
 
 pytestmark = pytest.mark.e2e
 
@@ -52,16 +52,6 @@ def container(script: str) -> dict[str, Any]:
         "image": "registry.invalid/x:1",
         "command": [sys.executable, "-c", script],
     }
-
-
-@pytest.fixture(scope="module")
-def process_kubelet(
-    control_plane: controlplane.ControlPlane, prometheus_server: prometheus.Prometheus
-) -> Iterator[kubelet.ProcessKubelet]:
-    with kubelet.ProcessKubelet(
-        control_plane.api_client(), prometheus_server=prometheus_server
-    ) as running:
-        yield running
 
 
 def until(what: str, probe: Callable[[], Any], timeout: float = 60) -> Any:

@@ -1,8 +1,9 @@
-"""KWOK leaves the operator's process-run pods alone and handles every other pod."""
+"""KWOK leaves the operator's process-run pods to the process kubelet and runs every other pod."""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 import yaml
@@ -10,7 +11,7 @@ import yaml
 from modelrollout import names
 from modelrollout.testbed import kubectl as kubectl_cli
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("process_kubelet")]
 
 
 def pod(name: str, labels: dict[str, str]) -> str:
@@ -19,29 +20,34 @@ def pod(name: str, labels: dict[str, str]) -> str:
             "apiVersion": "v1",
             "kind": "Pod",
             "metadata": {"name": name, "labels": labels},
+            # No command: KWOK would call it Running; the process kubelet cannot run it.
             "spec": {"containers": [{"name": "c", "image": "registry.invalid/c:1"}]},
         }
     )
 
 
-def phase_and_node(kubectl: kubectl_cli.Kubectl, namespace: str, name: str) -> tuple[str, str]:
-    got = kubectl.json("get", "pod", "-n", namespace, name)
-    return got["status"].get("phase", ""), got["spec"].get("nodeName", "")
+def status(kubectl: kubectl_cli.Kubectl, namespace: str, name: str) -> dict[str, Any]:
+    found: dict[str, Any] = kubectl.json("get", "pod", "-n", namespace, name)["status"]
+    return found
 
 
-def test_server_pod_is_bound_but_not_run_by_kwok(
-    kubectl: kubectl_cli.Kubectl, namespace: str
+@pytest.mark.parametrize("component", [names.COMPONENT_SERVER, names.COMPONENT_OPTIMIZER])
+def test_process_pods_go_to_the_kubelet_others_to_kwok(
+    kubectl: kubectl_cli.Kubectl, namespace: str, component: str
 ) -> None:
-    ours = {names.LABEL_MANAGED_BY: names.MANAGER, names.LABEL_COMPONENT: names.COMPONENT_SERVER}
-    kubectl("apply", "-n", namespace, "-f", "-", input=pod("server", ours))
-    # Same labels but another component: KWOK runs it.
+    ours = {names.LABEL_MANAGED_BY: names.MANAGER, names.LABEL_COMPONENT: component}
+    kubectl("apply", "-n", namespace, "-f", "-", input=pod("ours", ours))
     other = {**ours, names.LABEL_COMPONENT: "sidecar-tool"}
     kubectl("apply", "-n", namespace, "-f", "-", input=pod("other", other))
-    kubectl("wait", "-n", namespace, "--for=condition=Ready", "pod/other", "--timeout=60s")
-    deadline = time.monotonic() + 30
-    while not phase_and_node(kubectl, namespace, "server")[1]:
-        assert time.monotonic() < deadline, "the scheduler never bound the server pod"
+    foreign = {**ours, names.LABEL_MANAGED_BY: "someone-else"}
+    kubectl("apply", "-n", namespace, "-f", "-", input=pod("foreign", foreign))
+
+    for kwoks in ("other", "foreign"):
+        kubectl("wait", "-n", namespace, "--for=condition=Ready", f"pod/{kwoks}", "--timeout=60s")
+    deadline = time.monotonic() + 60
+    while (got := status(kubectl, namespace, "ours")).get("phase") != "Failed":
+        assert got.get("phase") in (None, "Pending"), f"KWOK ran a process pod: {got}"
+        assert time.monotonic() < deadline, f"the process kubelet never reported: {got}"
         time.sleep(0.2)
-    # KWOK handled "other" (created later) already; "server" must still wait for a kubelet.
-    phase, node = phase_and_node(kubectl, namespace, "server")
-    assert node and phase == "Pending"
+    terminated = got["containerStatuses"][0]["state"]["terminated"]
+    assert "no command" in terminated["message"], terminated

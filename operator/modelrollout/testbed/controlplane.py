@@ -148,7 +148,7 @@ def kwok_args(work: Path) -> list[str]:
     ]
 
 
-def kubeconfig(server: str, token: str, ca_file: Path) -> dict[str, object]:
+def kubeconfig(server: str, token: str, ca_file: Path, user: str = ADMIN_USER) -> dict[str, object]:
     return {
         "apiVersion": "v1",
         "kind": "Config",
@@ -158,8 +158,8 @@ def kubeconfig(server: str, token: str, ca_file: Path) -> dict[str, object]:
                 "cluster": {"server": server, "certificate-authority": str(ca_file)},
             }
         ],
-        "users": [{"name": ADMIN_USER, "user": {"token": token}}],
-        "contexts": [{"name": "testbed", "context": {"cluster": "testbed", "user": ADMIN_USER}}],
+        "users": [{"name": user, "user": {"token": token}}],
+        "contexts": [{"name": "testbed", "context": {"cluster": "testbed", "user": user}}],
         "current-context": "testbed",
     }
 
@@ -440,3 +440,31 @@ class ControlPlane:
 
     def core_api(self) -> client.CoreV1Api:
         return client.CoreV1Api(self.api_client())
+
+    def service_account_kubeconfig(self, namespace: str, name: str, *, hours: int = 24) -> Path:
+        """A kubeconfig acting as ServiceAccount `namespace/name` (created if missing).
+
+        The operator runs with this, so its ClusterRole is what RBAC enforces, as in a
+        cluster; the admin kubeconfig would bypass RBAC through system:masters.
+        """
+        api = self.core_api()
+        try:
+            api.create_namespaced_service_account(
+                namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name=name))
+            )
+        except exceptions.ApiException as error:
+            if error.status != 409:
+                raise
+        request = client.AuthenticationV1TokenRequest(
+            spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=hours * 3600)
+        )
+        issued = api.create_namespaced_service_account_token(name, namespace, request)
+        if issued.status is None or not issued.status.token:
+            raise RuntimeError(f"no token issued for service account {namespace}/{name}")
+        path = self.work_dir / f"kubeconfig-{namespace}-{name}"
+        user = f"system:serviceaccount:{namespace}:{name}"
+        path.write_text(
+            yaml.safe_dump(kubeconfig(self.server, issued.status.token, self.ca_file, user))
+        )
+        path.chmod(0o600)
+        return path
