@@ -187,7 +187,9 @@ def _exit_unreaped(proc: subprocess.Popen[bytes], deadline: float) -> None:
 
 def die_with_parent() -> None:
     # If the Python process dies without running stop() (SIGKILL, a crash), the kernel
-    # kills the components too, so no process outlives the test session.
+    # kills the components too, so no process outlives the test session. The signal
+    # fires when the *thread* that started the child ends, so start children from a
+    # thread that outlives them (the main thread, or one that waits for the child).
     libc = ctypes.CDLL(None, use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 

@@ -285,7 +285,7 @@ class ProcessKubelet:
                     self.api.list_pod_for_all_namespaces,
                     label_selector=selector,
                     resource_version=version,
-                    timeout_seconds=30,
+                    timeout_seconds=10,  # bounds how long stop() waits for this thread
                     allow_watch_bookmarks=True,
                 ):
                     if self._stopping.is_set():
