@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Final, TextIO, cast
 
 import yaml
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from kubernetes import client, config
@@ -115,7 +116,7 @@ def controller_manager_args(work: Path, ports: Ports) -> list[str]:
         "--bind-address=127.0.0.1",
         f"--secure-port={ports.controller_manager}",
         f"--service-account-private-key-file={work / 'sa.key'}",
-        f"--root-ca-file={work / 'certs' / 'apiserver.crt'}",
+        f"--root-ca-file={work / 'ca.crt'}",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
         "--node-monitor-grace-period=40s",
         "--concurrent-gc-syncs=5",
@@ -162,6 +163,23 @@ def kubeconfig(server: str, token: str, ca_file: Path, user: str = ADMIN_USER) -
         "contexts": [{"name": "testbed", "context": {"cluster": "testbed", "user": user}}],
         "current-context": "testbed",
     }
+
+
+def ca_certificates(bundle: bytes) -> bytes:
+    """The CA certificates of a PEM bundle.
+
+    The API server's generated `apiserver.crt` holds the serving certificate followed
+    by its CA; a trust bundle (the controller-manager's `--root-ca-file`, published to
+    pods and ClusterTrustBundles) must hold CAs only.
+    """
+    found = []
+    for cert in x509.load_pem_x509_certificates(bundle):
+        with contextlib.suppress(x509.ExtensionNotFound):
+            if cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
+                found.append(cert.public_bytes(serialization.Encoding.PEM))
+    if not found:
+        raise ValueError("no CA certificate in the bundle")
+    return b"".join(found)
 
 
 def _exit(proc: subprocess.Popen[bytes], deadline: float) -> None:
@@ -236,7 +254,8 @@ class ControlPlane:
 
     @property
     def ca_file(self) -> Path:
-        return self.work_dir / "certs" / "apiserver.crt"
+        """The CA of the API server's self-signed serving certificate."""
+        return self.work_dir / "ca.crt"
 
     @property
     def node_names(self) -> list[str]:
@@ -320,6 +339,7 @@ class ControlPlane:
         self._wait(
             "kube-apiserver", deadline, lambda: self._https_ok(self.ports.apiserver, "/readyz")
         )
+        self.ca_file.write_bytes(ca_certificates((work / "certs" / "apiserver.crt").read_bytes()))
         self.kubeconfig_path.write_text(
             yaml.safe_dump(kubeconfig(self.server, self.token, self.ca_file))
         )
