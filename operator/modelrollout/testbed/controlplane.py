@@ -231,9 +231,9 @@ class ControlPlane:
         process kubelet instead of KWOK.
         """
         self.bins = bins
+        self.pools = nodes.select(nodes.load_pools(), pools)  # bad names fail before any I/O
         self._own_dir = work_dir is None
         self.work_dir = work_dir or Path(tempfile.mkdtemp(prefix="modelrollout-testbed-"))
-        self.pools = nodes.select(nodes.load_pools(), pools)
         self.process_pods = process_pods
         self.keep_work_dir = keep_work_dir
         self.start_timeout = start_timeout
