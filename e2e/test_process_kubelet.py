@@ -138,3 +138,62 @@ def test_server_becomes_ready_is_scraped_and_stops_on_delete(
         "the target to be dropped",
         lambda: not any(t["labels"].get("pod") == name for t in prometheus_server.active_targets()),
     )
+
+
+@pytest.mark.parametrize(("args", "exit_code"), [(["--help"], 0), (["no-such-command"], 2)])
+def test_modelrollout_command_runs_this_package(
+    kubectl: kubectl_cli.Kubectl,
+    namespace: str,
+    process_kubelet: kubelet.ProcessKubelet,
+    args: list[str],
+    exit_code: int,
+) -> None:
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "cli", "labels": labels(names.COMPONENT_OPTIMIZER)},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [
+                {"name": "main", "image": "x", "command": ["modelrollout"], "args": args}
+            ],
+        },
+    }
+    kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(pod))
+    done = until(
+        "the pod to finish",
+        lambda: (
+            (s := kubectl.json("get", "pod", "-n", namespace, "cli")["status"]).get("phase")
+            in ("Succeeded", "Failed")
+            and s
+        ),
+    )
+    assert done["containerStatuses"][0]["state"]["terminated"]["exitCode"] == exit_code
+
+
+def test_crashing_server_is_restarted_and_not_ready(
+    kubectl: kubectl_cli.Kubectl, namespace: str, process_kubelet: kubelet.ProcessKubelet
+) -> None:
+    crash = (
+        f"import os; open(os.environ[{names.ENV_TERMINATION_LOG!r}], 'w').write('boom'); exit(4)"
+    )
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "crash", "labels": labels(names.COMPONENT_SERVER)},
+        "spec": {"containers": [container(crash)]},
+    }
+    kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(pod))
+
+    def restarted() -> dict[str, Any] | None:
+        status: dict[str, Any] = kubectl.json("get", "pod", "-n", namespace, "crash")["status"]
+        statuses = status.get("containerStatuses") or [{}]
+        return status if statuses[0].get("restartCount", 0) >= 1 else None
+
+    status = until("a restart", restarted)
+    assert status["phase"] == "Running"
+    (container_status,) = status["containerStatuses"]
+    assert container_status["ready"] is False
+    last = container_status["lastState"]["terminated"]
+    assert (last["exitCode"], last["message"], last["reason"]) == (4, "boom", "Error")
+    assert last["startedAt"] <= last["finishedAt"]

@@ -59,7 +59,8 @@ def test_running_status_not_ready_then_ready() -> None:
     assert starting["phase"] == "Running"
     assert starting["podIP"] == "127.0.0.1"
     assert {c["type"]: c["status"] for c in starting["conditions"]}["Ready"] == "False"
-    ready = kubelet.running_status(container, T0, T1, ready=True, restarts=2, last_exit=(1, "boom"))
+    last = kubelet.terminated_state(container, T0, T1, 1, "boom")
+    ready = kubelet.running_status(container, T0, T1, ready=True, restarts=2, last_exit=last)
     (status,) = ready["containerStatuses"]
     assert status["ready"] is True
     assert status["restartCount"] == 2
@@ -108,3 +109,10 @@ def test_selector_names_the_shared_labels() -> None:
     assert selector.startswith(f"{names.LABEL_MANAGED_BY}={names.MANAGER},")
     assert f"{names.LABEL_COMPONENT} in (" in selector
     assert names.COMPONENT_SERVER in selector and names.COMPONENT_OPTIMIZER in selector
+
+
+def test_python_path_puts_this_source_first() -> None:
+    root = kubelet.package_root()
+    assert (root / "modelrollout" / "testbed" / "kubelet.py").is_file()
+    assert kubelet.python_path(None, root) == str(root)
+    assert kubelet.python_path("/elsewhere", root) == f"{root}:/elsewhere"

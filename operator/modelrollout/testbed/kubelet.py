@@ -35,6 +35,7 @@ from typing import Any, Final
 from kubernetes import client, watch
 from kubernetes.client import exceptions
 
+import modelrollout
 from modelrollout import names
 from modelrollout.testbed import controlplane, prometheus, stages
 
@@ -63,6 +64,17 @@ def command_line(container: Mapping[str, Any], python: str = sys.executable) -> 
     if argv[0] == "modelrollout":
         return [python, "-m", "modelrollout", *argv[1:]]
     return argv
+
+
+def package_root() -> Path:
+    """The folder holding the `modelrollout` package this process runs."""
+    return Path(modelrollout.__file__).resolve().parents[1]
+
+
+def python_path(existing: str | None, root: Path) -> str:
+    """PYTHONPATH with `root` first, so `python -m modelrollout` runs this same source
+    (an installed copy elsewhere would otherwise win)."""
+    return os.pathsep.join([str(root), *([existing] if existing else [])])
 
 
 def environment(
@@ -115,7 +127,7 @@ def running_status(
     *,
     ready: bool,
     restarts: int = 0,
-    last_exit: tuple[int, str] | None = None,
+    last_exit: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     status: dict[str, Any] = {
         "name": container["name"],
@@ -128,9 +140,7 @@ def running_status(
         "state": {"running": {"startedAt": _timestamp(started)}},
     }
     if last_exit is not None:
-        status["lastState"] = {
-            "terminated": {"exitCode": last_exit[0], "message": last_exit[1], "reason": "Error"}
-        }
+        status["lastState"] = {"terminated": dict(last_exit)}
     return {
         "phase": "Running",
         "podIP": POD_IP,
@@ -143,6 +153,25 @@ def running_status(
     }
 
 
+def terminated_state(
+    container: Mapping[str, Any],
+    started: datetime.datetime,
+    finished: datetime.datetime,
+    exit_code: int,
+    message: str,
+) -> dict[str, Any]:
+    """A container's `state.terminated` (or `lastState.terminated` after a restart)."""
+    return {
+        # Killed by a signal: a container runtime reports 128 + the signal number.
+        "exitCode": exit_code if exit_code >= 0 else 128 - exit_code,
+        "reason": "Completed" if exit_code == 0 else "Error",
+        "message": message[-TERMINATION_MESSAGE_LIMIT:],
+        "startedAt": _timestamp(started),
+        "finishedAt": _timestamp(finished),
+        "containerID": f"process://{container['name']}",
+    }
+
+
 def terminated_status(
     container: Mapping[str, Any],
     started: datetime.datetime,
@@ -151,16 +180,7 @@ def terminated_status(
     message: str,
 ) -> dict[str, Any]:
     """Succeeded on exit 0, else Failed; the message is the termination log's content."""
-    terminated = {
-        "exitCode": exit_code,
-        "reason": "Completed" if exit_code == 0 else "Error",
-        "message": message[-TERMINATION_MESSAGE_LIMIT:],
-        "startedAt": _timestamp(started),
-        "finishedAt": _timestamp(finished),
-        "containerID": f"process://{container['name']}",
-    }
-    if exit_code < 0:  # killed by a signal: a container runtime reports 128 + signal
-        terminated["exitCode"] = 128 - exit_code
+    terminated = terminated_state(container, started, finished, exit_code, message)
     return {
         "phase": "Succeeded" if exit_code == 0 else "Failed",
         "podIP": POD_IP,
@@ -359,6 +379,8 @@ class ProcessKubelet:
                 extra = {names.ENV_TERMINATION_LOG: str(run.termination_log)}
                 if run.port is not None:
                     extra[names.ENV_PORT] = str(run.port)
+                if argv[:3] == [self.python, "-m", "modelrollout"]:
+                    extra["PYTHONPATH"] = python_path(os.environ.get("PYTHONPATH"), package_root())
                 env = {**os.environ, **environment(container, pod, extra)}
             except ValueError as error:
                 self._patch(
@@ -366,6 +388,7 @@ class ProcessKubelet:
                 )
                 break
             run.termination_log.write_text("")
+            process_started = self.now()
             with (run.work / "output.log").open("ab") as log:
                 try:
                     run.proc = subprocess.Popen(
@@ -418,7 +441,8 @@ class ProcessKubelet:
                     run, terminated_status(container, run.started, self.now(), code, message)
                 )
                 break
-            restarts, last_exit = restarts + 1, (code, message)
+            last_exit = terminated_state(container, process_started, self.now(), code, message)
+            restarts += 1
             self._stopping.wait(backoff)
             backoff = min(backoff * 2, _RESTART_BACKOFF_MAX_S)
         run.done.set()
