@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 POD_IP: Final = "127.0.0.1"
 READY_PATH: Final = "/v2/health/ready"
+TARGET_SOURCE: Final = "process-kubelet"  # its own file_sd file in the test bed's Prometheus
 TERMINATION_MESSAGE_LIMIT: Final = 4096  # what a kubelet keeps of the message
 _RESTART_BACKOFF_MAX_S: Final = 10.0
 
@@ -513,7 +514,7 @@ class ProcessKubelet:
                 and run.proc.poll() is None
                 and not run.deleting
             ]
-        self.prometheus.set_targets(targets)
+        self.prometheus.set_targets(targets, source=TARGET_SOURCE)
 
 
 def _terminate(proc: subprocess.Popen[bytes] | None, grace: float) -> None:

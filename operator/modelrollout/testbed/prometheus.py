@@ -1,8 +1,9 @@
 """A real Prometheus server on loopback with a generated configuration.
 
-Targets come from a `file_sd` JSON file that the harness rewrites at run time (the
-process kubelet lists each running inference server there), so no restart is needed
-to scrape a new pod. Scrape and evaluation intervals are short, so a test sees a
+Targets come from `file_sd` JSON files rewritten at run time, one file per source
+(the process kubelet lists each running inference server in its own; a test may add
+another), so no restart is needed to scrape a new pod and no writer erases another's
+targets. Scrape and evaluation intervals are short, so a test sees a
 sample within seconds.
 """
 
@@ -12,6 +13,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -39,7 +41,7 @@ class Target:
 
 
 def config(
-    targets_file: Path,
+    targets_dir: Path,
     *,
     interval_s: float = 1.0,
     rule_files: Sequence[Path] = (),
@@ -55,7 +57,9 @@ def config(
         "scrape_configs": [
             {
                 "job_name": JOB_NAME,
-                "file_sd_configs": [{"files": [str(targets_file)], "refresh_interval": interval}],
+                "file_sd_configs": [
+                    {"files": [str(targets_dir / "*.json")], "refresh_interval": interval}
+                ],
             }
         ],
     }
@@ -96,8 +100,13 @@ class Prometheus:
         return f"http://127.0.0.1:{self.port}"
 
     @property
-    def targets_file(self) -> Path:
-        return self.work_dir / "targets.json"
+    def targets_dir(self) -> Path:
+        return self.work_dir / "targets"
+
+    def targets_file(self, source: str) -> Path:
+        if not re.fullmatch(r"[a-z0-9][-a-z0-9]*", source):
+            raise ValueError(f"target source {source!r}: use lower-case letters, digits and '-'")
+        return self.targets_dir / f"{source}.json"
 
     @property
     def config_file(self) -> Path:
@@ -129,10 +138,10 @@ class Prometheus:
     def _start(self) -> None:
         executable = binaries.prometheus()
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        write_targets(self.targets_file, [])
+        self.targets_dir.mkdir(exist_ok=True)
         self.config_file.write_text(
             yaml.safe_dump(
-                config(self.targets_file, interval_s=self.interval_s, rule_files=self.rule_files)
+                config(self.targets_dir, interval_s=self.interval_s, rule_files=self.rule_files)
             )
         )
         self._log = self.log_path.open("w")
@@ -182,8 +191,9 @@ class Prometheus:
         if self._own_dir:
             shutil.rmtree(self.work_dir, ignore_errors=True)
 
-    def set_targets(self, targets: Sequence[Target]) -> None:
-        write_targets(self.targets_file, targets)
+    def set_targets(self, targets: Sequence[Target], source: str = "harness") -> None:
+        """Replace the targets that `source` listed; other sources' targets stay."""
+        write_targets(self.targets_file(source), targets)
 
     def _ready(self) -> bool:
         try:
