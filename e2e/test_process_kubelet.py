@@ -160,14 +160,12 @@ def test_modelrollout_command_runs_this_package(
         },
     }
     kubectl("apply", "-n", namespace, "-f", "-", input=yaml.safe_dump(pod))
-    done = until(
-        "the pod to finish",
-        lambda: (
-            (s := kubectl.json("get", "pod", "-n", namespace, "cli")["status"]).get("phase")
-            in ("Succeeded", "Failed")
-            and s
-        ),
-    )
+
+    def finished() -> dict[str, Any] | None:
+        status: dict[str, Any] = kubectl.json("get", "pod", "-n", namespace, "cli")["status"]
+        return status if status.get("phase") in ("Succeeded", "Failed") else None
+
+    done = until("the pod to finish", finished)
     assert done["containerStatuses"][0]["state"]["terminated"]["exitCode"] == exit_code
 
 
