@@ -123,9 +123,7 @@ def _f(v: float | None, spec: str) -> str:
 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument(
-        "--minilm", type=pathlib.Path, default=ROOT / ".." / "shared" / "models" / "minilm-l6-v2"
-    )
+    p.add_argument("--minilm", type=pathlib.Path, default=ROOT / ".." / "shared" / "models" / "minilm-l6-v2")
     p.add_argument("--seconds", type=float, default=6.0, help="time per measurement")
     p.add_argument("--samples", type=int, default=256)
     p.add_argument("--seq", type=int, default=128)

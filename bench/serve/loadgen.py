@@ -34,9 +34,7 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
     head = await reader.readuntil(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split(" ", 2)[1])
-    headers = {
-        k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)
-    }
+    headers = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
     if "content-length" in headers:
         await reader.readexactly(int(headers["content-length"]))
     elif headers.get("transfer-encoding", "").lower() == "chunked":
@@ -57,9 +55,7 @@ async def _connection(
     reader, writer = await asyncio.open_connection(host, port)
     done = 0
     try:
-        while (count is None and time.perf_counter() < stop_at) or (
-            count is not None and done < count
-        ):
+        while (count is None and time.perf_counter() < stop_at) or (count is not None and done < count):
             started = time.perf_counter()
             writer.write(payload)
             status = await _read_response(reader)

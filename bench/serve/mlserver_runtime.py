@@ -20,9 +20,7 @@ class OnnxRuntimeModel(MLModel):  # type: ignore[misc, unused-ignore]
         extra = self.settings.parameters.extra or {}
         options = ort.SessionOptions()
         options.intra_op_num_threads = int(extra.get("threads", 0))
-        self._session = ort.InferenceSession(
-            self.settings.parameters.uri, options, providers=["CPUExecutionProvider"]
-        )
+        self._session = ort.InferenceSession(self.settings.parameters.uri, options, providers=["CPUExecutionProvider"])
         self._outputs = [o.name for o in self._session.get_outputs()]
         return True
 
@@ -31,8 +29,5 @@ class OnnxRuntimeModel(MLModel):  # type: ignore[misc, unused-ignore]
         results = self._session.run(self._outputs, feeds)
         return InferenceResponse(
             model_name=self.name,
-            outputs=[
-                NumpyCodec.encode_output(name, array)
-                for name, array in zip(self._outputs, results, strict=True)
-            ],
+            outputs=[NumpyCodec.encode_output(name, array) for name, array in zip(self._outputs, results, strict=True)],
         )

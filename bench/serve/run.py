@@ -171,9 +171,7 @@ def ensure_peer(venv: Path) -> Path:
     return mlserver
 
 
-def ours(
-    path: Path, port: int, threads: int, workers: int
-) -> contextlib.AbstractContextManager[None]:
+def ours(path: Path, port: int, threads: int, workers: int) -> contextlib.AbstractContextManager[None]:
     env = {**os.environ, "PYTHONPATH": str(REPO / "operator")}
     command = [
         sys.executable, "-m", "modelrollout", "serve", "--model-name", MODEL_NAME,
@@ -208,18 +206,14 @@ def peer(
     )
 
 
-def load(
-    url: str, body: Path, concurrency: int, seconds: float | None, count: int | None
-) -> dict[str, float]:
+def load(url: str, body: Path, concurrency: int, seconds: float | None, count: int | None) -> dict[str, float]:
     command = [sys.executable, str(HERE / "loadgen.py"), "--url", url, "--body", str(body),
                "--concurrency", str(concurrency)]  # fmt: skip
     command += ["--count", str(count)] if count else ["--seconds", str(seconds)]
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
     if result["errors"]:
-        raise RuntimeError(
-            f"{url}: {result['errors']} non-200 answers at concurrency {concurrency}"
-        )
+        raise RuntimeError(f"{url}: {result['errors']} non-200 answers at concurrency {concurrency}")
     return result
 
 
@@ -256,10 +250,7 @@ def measure(
                 result = load(url, body, concurrency, seconds, None)
                 add(server, f"throughput_c{concurrency}", result["throughput"])
                 add(server, f"p99_ms_c{concurrency}", result["p99_ms"])
-    return {
-        server: {key: _median(values) for key, values in figures.items()}
-        for server, figures in samples.items()
-    }
+    return {server: {key: _median(values) for key, values in figures.items()} for server, figures in samples.items()}
 
 
 def main() -> None:
@@ -340,9 +331,7 @@ def table(results: dict[str, Any], a: argparse.Namespace) -> str:
     ]
     for label, row in results.items():
         f = row["floor"]
-        lines.append(
-            f"| {label} | session.run (floor) | {f['p50_ms']:.3f} | {f['p99_ms']:.3f} | — | — | — |"
-        )
+        lines.append(f"| {label} | session.run (floor) | {f['p50_ms']:.3f} | {f['p99_ms']:.3f} | — | — | — |")
         for server in ("modelrollout", "mlserver"):
             if server in row:
                 r = row[server]

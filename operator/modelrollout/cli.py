@@ -13,6 +13,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "optimize": ("modelrollout.optimize.command", "Optimize a model (the optimization Job's container)."),
     "serve": ("modelrollout.serve.command", "Serve a model over the Open Inference Protocol."),
     "demo": ("modelrollout.demo.command", "Bring up the local test bed and run a sample rollout."),
+    "testbed": (
+        "modelrollout.testbed.command",
+        "Bring up the local test bed (control plane, nodes, Prometheus) for a person.",
+    ),
 }
 
 

@@ -134,9 +134,7 @@ class Server:
 
     def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
         full_env = {**os.environ, **(env or {})}
-        full_env["PYTHONPATH"] = os.pathsep.join(
-            p for p in (str(OPERATOR_DIR), os.environ.get("PYTHONPATH", "")) if p
-        )
+        full_env["PYTHONPATH"] = os.pathsep.join(p for p in (str(OPERATOR_DIR), os.environ.get("PYTHONPATH", "")) if p)
         self.process = subprocess.Popen(
             [
                 sys.executable,

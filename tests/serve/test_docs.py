@@ -29,8 +29,6 @@ def test_the_doc_names_it(name: str) -> None:
 
 
 def test_every_flag_is_documented() -> None:
-    flags = [
-        o for action in settings.build_parser()._actions for o in action.option_strings if o != "-h"
-    ]
+    flags = [o for action in settings.build_parser()._actions for o in action.option_strings if o != "-h"]
     missing = [f for f in flags if f"`{f}`" not in DOC and f != "--help"]
     assert not missing

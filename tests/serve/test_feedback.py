@@ -69,9 +69,7 @@ def test_bad_limits_are_refused(window: float, size: int) -> None:
         ({"id": "a", "label": [1, 0]}, (1, 1), [True, False]),
     ],
 )
-def test_judge(
-    body: dict[str, object], labels: tuple[feedback.Label, ...], verdicts: list[bool]
-) -> None:
+def test_judge(body: dict[str, object], labels: tuple[feedback.Label, ...], verdicts: list[bool]) -> None:
     pending = feedback.Pending(labels, 0.0)
     assert feedback.judge(pending, feedback.parse(body)) == verdicts
 

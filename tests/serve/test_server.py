@@ -12,8 +12,8 @@ import numpy as np
 import openvino as ov
 import pytest
 import requests
-from conftest import Classifier, Server, StartServer, TinyModel
 
+from conftest import Classifier, Server, StartServer, TinyModel
 from modelrollout import names
 
 REQUESTS = names.METRIC_REQUESTS
@@ -30,9 +30,7 @@ def _tiny_body(x: np.ndarray, k: np.ndarray, **extra: object) -> dict[str, objec
 
 
 def _outputs(response: requests.Response) -> dict[str, np.ndarray]:
-    return {
-        o["name"]: np.asarray(o["data"]).reshape(o["shape"]) for o in response.json()["outputs"]
-    }
+    return {o["name"]: np.asarray(o["data"]).reshape(o["shape"]) for o in response.json()["outputs"]}
 
 
 @pytest.fixture
@@ -118,9 +116,7 @@ def test_binary_tensor_extension(tiny_server: Server, tiny_model: TinyModel) -> 
     meta = json.loads(response.content[:json_length])
     (output,) = meta["outputs"]
     assert output["parameters"]["binary_data_size"] == 3 * 3 * 4
-    scores = np.frombuffer(response.content[json_length:], dtype=np.float32).reshape(
-        output["shape"]
-    )
+    scores = np.frombuffer(response.content[json_length:], dtype=np.float32).reshape(output["shape"])
     np.testing.assert_allclose(scores, tiny_model.expected(x, k)[0], rtol=1e-5)
 
 
@@ -191,49 +187,33 @@ def test_every_failure_is_answered_and_counted(tiny_server: Server) -> None:
     assert tiny_server.process.poll() is None
 
 
-def test_openvino_ir_from_a_directory_uri(
-    start_server: StartServer, tiny_model: TinyModel, tmp_path: Path
-) -> None:
-    ov.save_model(
-        ov.convert_model(str(tiny_model.path)), str(tmp_path / "model.xml"), compress_to_fp16=False
-    )
-    server = start_server(
-        "--model-name", "tiny", "--model-uri", tmp_path.as_uri(), "--device", "CPU"
-    )
+def test_openvino_ir_from_a_directory_uri(start_server: StartServer, tiny_model: TinyModel, tmp_path: Path) -> None:
+    ov.save_model(ov.convert_model(str(tiny_model.path)), str(tmp_path / "model.xml"), compress_to_fp16=False)
+    server = start_server("--model-name", "tiny", "--model-uri", tmp_path.as_uri(), "--device", "CPU")
     meta = requests.get(server.url + "/v2/models/tiny", timeout=5).json()
     assert meta["platform"] == "openvino_ir"
     assert {i["name"]: i["datatype"] for i in meta["inputs"]} == {"x": "FP32", "k": "INT64"}
     x = np.random.default_rng(1).standard_normal((5, 4)).astype(np.float32)
     k = np.tile(np.arange(4, dtype=np.int64), (5, 1))
-    response = requests.post(
-        server.url + "/v2/models/tiny/infer", json=_tiny_body(x, k), timeout=10
-    )
+    response = requests.post(server.url + "/v2/models/tiny/infer", json=_tiny_body(x, k), timeout=10)
     assert response.status_code == 200, response.text
     outputs = _outputs(response)
     scores, picked = tiny_model.expected(x, k)
     np.testing.assert_allclose(outputs["scores"], scores, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(outputs["picked"], picked)
-    bad = requests.post(
-        server.url + "/v2/models/tiny/infer", json=_with_input(0, datatype="INT64"), timeout=10
-    )
+    bad = requests.post(server.url + "/v2/models/tiny/infer", json=_with_input(0, datatype="INT64"), timeout=10)
     assert bad.status_code == 400
 
 
-def test_unservable_model_exits_with_a_clear_error(
-    start_server: StartServer, tmp_path: Path
-) -> None:
+def test_unservable_model_exits_with_a_clear_error(start_server: StartServer, tmp_path: Path) -> None:
     server = start_server("--model-name", "m", "--model-uri", str(tmp_path), ready=False)
     assert server.process.wait(60) == 1
     server.stop()
     assert "holds neither model.onnx nor model.xml" in "".join(server.log)
 
 
-def test_feedback_gives_accuracy_per_version(
-    start_server: StartServer, classifier: Classifier
-) -> None:
-    server = start_server(
-        "--model-name", "clf", "--model-version", "7", "--model-uri", str(classifier.path)
-    )
+def test_feedback_gives_accuracy_per_version(start_server: StartServer, classifier: Classifier) -> None:
+    server = start_server("--model-name", "clf", "--model-version", "7", "--model-uri", str(classifier.path))
     infer, feedback = server.url + "/v2/models/clf/infer", server.url + "/v2/models/clf/feedback"
     with requests.Session() as http:
         for row, truth in zip(classifier.features, classifier.truth, strict=True):
@@ -268,9 +248,7 @@ def test_feedback_gives_accuracy_per_version(
     assert server.metric(names.METRIC_FEEDBACK, correct="false", **labels) == total - correct + 1
 
 
-def test_sigterm_finishes_the_request_in_flight(
-    start_server: StartServer, slow_model: Path
-) -> None:
+def test_sigterm_finishes_the_request_in_flight(start_server: StartServer, slow_model: Path) -> None:
     server = start_server(
         "--model-name", "slow", "--model-uri", str(slow_model), "--threads", "1",
         "--shutdown-timeout-seconds", "60",
@@ -281,9 +259,7 @@ def test_sigterm_finishes_the_request_in_flight(
         {"name": "x", "datatype": "FP32", "shape": [256, 256], "data": x.ravel().tolist()},
     ]}  # fmt: skip
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        pending = pool.submit(
-            requests.post, server.url + "/v2/models/slow/infer", json=body, timeout=120
-        )
+        pending = pool.submit(requests.post, server.url + "/v2/models/slow/infer", json=body, timeout=120)
         deadline = time.monotonic() + 30
         while server.metric(names.METRIC_IN_FLIGHT) < 1:
             assert time.monotonic() < deadline, "the request never got in flight"

@@ -42,9 +42,7 @@ def test_defaults() -> None:
 
 
 def test_a_flag_wins_over_env() -> None:
-    s = settings.parse(
-        ["--model-name", "flagged", "--port", "0"], {**REQUIRED, names.ENV_PORT: "1"}
-    )
+    s = settings.parse(["--model-name", "flagged", "--port", "0"], {**REQUIRED, names.ENV_PORT: "1"})
     assert (s.model_name, s.port) == ("flagged", 0)
 
 
@@ -71,9 +69,7 @@ def test_empty_env_counts_as_unset() -> None:
         ),
     ],
 )
-def test_errors_name_the_flag_and_variable(
-    argv: list[str], env: dict[str, str], message: str
-) -> None:
+def test_errors_name_the_flag_and_variable(argv: list[str], env: dict[str, str], message: str) -> None:
     with pytest.raises(settings.SettingsError, match=message):
         settings.parse(argv, env)
 

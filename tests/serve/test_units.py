@@ -126,9 +126,7 @@ class Doubler:
     inputs: tuple[base.TensorSpec, ...] = (base.TensorSpec("x", "FP32", (-1, 2)),)
     outputs: tuple[base.TensorSpec, ...] = (base.TensorSpec("y", "FP32", (-1, 2)),)
 
-    def run(
-        self, feeds: Mapping[str, npt.NDArray[np.generic]]
-    ) -> dict[str, npt.NDArray[np.generic]]:
+    def run(self, feeds: Mapping[str, npt.NDArray[np.generic]]) -> dict[str, npt.NDArray[np.generic]]:
         x = np.asarray(feeds["x"], dtype=np.float32)
         if (x < 0).any():
             raise RuntimeError("negative input")
@@ -159,9 +157,7 @@ def test_infer_validates_and_answers(plane: dataplane.DataPlane) -> None:
     }
     answer = _infer(plane, body)
     assert answer["id"] == "q"
-    assert answer["outputs"] == [
-        {"name": "y", "datatype": "FP32", "shape": [1, 2], "data": [2.0, 4.0]}
-    ]
+    assert answer["outputs"] == [{"name": "y", "datatype": "FP32", "shape": [1, 2], "data": [2.0, 4.0]}]
     assert plane.feedback("d", b'{"id": "q", "label": 1}') == ("q", [True])
 
 

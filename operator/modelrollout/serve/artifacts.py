@@ -30,8 +30,7 @@ def locate(uri: str, dest_dir: Path) -> Path:
         storage = importlib.import_module("modelrollout.storage")
     except ModuleNotFoundError as error:
         raise ArtifactError(
-            f"model URI {uri!r}: scheme {parsed.scheme}:// needs modelrollout.storage, "
-            f"which is not installed ({error})"
+            f"model URI {uri!r}: scheme {parsed.scheme}:// needs modelrollout.storage, which is not installed ({error})"
         ) from None
     fetched: Path = storage.fetch(uri, dest_dir)
     return Path(fetched)
@@ -43,13 +42,9 @@ def model_file(path: Path) -> Path:
         candidates = [path / ONNX_FILE, path / OPENVINO_FILE]
         found = [c for c in candidates if c.is_file()]
         if not found:
-            raise ArtifactError(
-                f"model directory {path} holds neither {ONNX_FILE} nor {OPENVINO_FILE}"
-            )
+            raise ArtifactError(f"model directory {path} holds neither {ONNX_FILE} nor {OPENVINO_FILE}")
         if len(found) > 1:
-            raise ArtifactError(
-                f"model directory {path} holds both {ONNX_FILE} and {OPENVINO_FILE}: give the file"
-            )
+            raise ArtifactError(f"model directory {path} holds both {ONNX_FILE} and {OPENVINO_FILE}: give the file")
         return found[0]
     if not path.is_file():
         raise ArtifactError(f"model file {path} does not exist")

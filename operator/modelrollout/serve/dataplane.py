@@ -123,9 +123,7 @@ class DataPlane:
         if model is None:
             raise InferenceError(404, f"model {name!r} is not served here")
         if version is not None and version != model.version:
-            raise InferenceError(
-                404, f"model {name!r} has no version {version!r} here (serving {model.version!r})"
-            )
+            raise InferenceError(404, f"model {name!r} has no version {version!r} here (serving {model.version!r})")
         return model
 
     def model_metadata(self, name: str, version: str | None = None) -> dict[str, object]:
@@ -143,15 +141,11 @@ class DataPlane:
 
     # --- inference -------------------------------------------------------------------
 
-    def infer(
-        self, name: str, version: str | None, body: bytes, json_length: int | None
-    ) -> InferResult:
+    def infer(self, name: str, version: str | None, body: bytes, json_length: int | None) -> InferResult:
         model = self.model(name, version)
         if json_length is not None:
             if json_length < 0 or json_length > len(body):
-                raise _bad(
-                    f"{HEADER_JSON_LENGTH} is {json_length} but the body has {len(body)} bytes"
-                )
+                raise _bad(f"{HEADER_JSON_LENGTH} is {json_length} but the body has {len(body)} bytes")
             head, binary = body[:json_length], memoryview(body)[json_length:]
         else:
             head, binary = body, memoryview(b"")
@@ -200,10 +194,7 @@ class DataPlane:
                 raise _bad(f"input {name!r} is given twice")
             datatype = tensor.get("datatype")
             if datatype != spec.datatype:
-                raise _bad(
-                    f"input {name!r} has datatype {datatype!r} "
-                    f"but the model expects {spec.datatype}"
-                )
+                raise _bad(f"input {name!r} has datatype {datatype!r} but the model expects {spec.datatype}")
             shape = tensor.get("shape")
             if not isinstance(shape, list) or not all(
                 isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
@@ -218,16 +209,12 @@ class DataPlane:
                 )
             count = math.prod(shape)
             parameters = tensor.get("parameters")
-            binary_size = (
-                parameters.get("binary_data_size") if isinstance(parameters, dict) else None
-            )
+            binary_size = parameters.get("binary_data_size") if isinstance(parameters, dict) else None
             if binary_size is not None:
                 if not isinstance(binary_size, int) or binary_size < 0:
                     raise _bad(f"input {name!r}: binary_data_size must be a non-negative integer")
                 if offset + binary_size > len(binary):
-                    raise _bad(
-                        f"input {name!r}: binary_data_size {binary_size} runs past the body's end"
-                    )
+                    raise _bad(f"input {name!r}: binary_data_size {binary_size} runs past the body's end")
                 raw = binary[offset : offset + binary_size]
                 offset += binary_size
                 feeds[name] = self._from_binary(name, spec, raw, shape, count)
@@ -241,20 +228,13 @@ class DataPlane:
         return feeds
 
     @staticmethod
-    def _from_json(
-        name: str, spec: base.TensorSpec, data: object, shape: list[int], count: int
-    ) -> npt.NDArray[Any]:
+    def _from_json(name: str, spec: base.TensorSpec, data: object, shape: list[int], count: int) -> npt.NDArray[Any]:
         try:
             array = np.array(data, dtype=np.object_) if spec.datatype == "BYTES" else np.asarray(data, dtype=spec.dtype)
         except (ValueError, TypeError, OverflowError) as error:
-            raise _bad(
-                f"input {name!r}: data does not fit datatype {spec.datatype}: {error}"
-            ) from None
+            raise _bad(f"input {name!r}: data does not fit datatype {spec.datatype}: {error}") from None
         if array.size != count:
-            raise _bad(
-                f"input {name!r} has {array.size} values "
-                f"but shape {_shape_text(shape)} needs {count}"
-            )
+            raise _bad(f"input {name!r} has {array.size} values but shape {_shape_text(shape)} needs {count}")
         return array.reshape(shape)
 
     @staticmethod
@@ -264,10 +244,7 @@ class DataPlane:
         if spec.datatype == "BYTES":
             array = _decode_bytes_tensor(bytes(raw), name)
             if array.size != count:
-                raise _bad(
-                    f"input {name!r} has {array.size} values "
-                    f"but shape {_shape_text(shape)} needs {count}"
-                )
+                raise _bad(f"input {name!r} has {array.size} values but shape {_shape_text(shape)} needs {count}")
             return array.reshape(shape)
         if len(raw) != count * spec.dtype.itemsize:
             raise _bad(
@@ -277,9 +254,7 @@ class DataPlane:
         return np.frombuffer(raw, dtype=spec.dtype).reshape(shape)
 
     @staticmethod
-    def _wanted_outputs(
-        model: repositories.Model, request: dict[str, Any]
-    ) -> tuple[list[str], set[str]]:
+    def _wanted_outputs(model: repositories.Model, request: dict[str, Any]) -> tuple[list[str], set[str]]:
         parameters = request.get("parameters")
         all_binary = isinstance(parameters, dict) and parameters.get("binary_data_output") is True
         names = [s.name for s in model.backend.outputs]
@@ -322,17 +297,12 @@ class DataPlane:
                 "shape": list(array.shape),
             }
             if name in binary:
-                raw = (
-                    _encode_bytes_tensor(array)
-                    if datatype == "BYTES"
-                    else np.ascontiguousarray(array).tobytes()
-                )
+                raw = _encode_bytes_tensor(array) if datatype == "BYTES" else np.ascontiguousarray(array).tobytes()
                 entry["parameters"] = {"binary_data_size": len(raw)}
                 chunks.append(raw)
             elif datatype == "BYTES":
                 entry["data"] = [
-                    v.decode(errors="replace") if isinstance(v, bytes) else str(v)
-                    for v in array.ravel().tolist()
+                    v.decode(errors="replace") if isinstance(v, bytes) else str(v) for v in array.ravel().tolist()
                 ]
             else:
                 entry["data"] = array.ravel().tolist()

@@ -116,11 +116,7 @@ def judge(pending: Pending, feedback: Feedback) -> list[bool]:
         raise FeedbackError("this model's first output gives no label to compare: post 'correct'")
     if len(feedback.labels) != len(pending.labels):
         raise FeedbackError(
-            f"'label' has {len(feedback.labels)} value(s) but the prediction had "
-            f"{len(pending.labels)} row(s)"
+            f"'label' has {len(feedback.labels)} value(s) but the prediction had {len(pending.labels)} row(s)"
         )
     # Labels compare as text: JSON gives 3 where a string-labelled model predicted "3".
-    return [
-        str(given) == str(predicted)
-        for given, predicted in zip(feedback.labels, pending.labels, strict=True)
-    ]
+    return [str(given) == str(predicted) for given, predicted in zip(feedback.labels, pending.labels, strict=True)]

@@ -73,9 +73,7 @@ class ServerMetrics:
     def requests(self, code: int) -> prom.Counter:
         child = self._by_code.get(code)
         if child is None:
-            child = self._by_code[code] = self._requests.labels(
-                **self._labels, **{names.LABEL_CODE: str(code)}
-            )
+            child = self._by_code[code] = self._requests.labels(**self._labels, **{names.LABEL_CODE: str(code)})
         return child
 
     def feedback(self, correct: bool) -> prom.Counter:

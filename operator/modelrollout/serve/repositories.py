@@ -49,9 +49,7 @@ def load(
     try:
         backend.run(base.warmup_feeds(backend.inputs))
     except Exception as error:  # the runtime's own exception types
-        raise base.BackendError(
-            f"warm-up inference failed (zeros, dynamic dimensions set to 1): {error}"
-        ) from error
+        raise base.BackendError(f"warm-up inference failed (zeros, dynamic dimensions set to 1): {error}") from error
     return Model(
         name=name,
         version=version,

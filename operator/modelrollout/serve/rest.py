@@ -24,9 +24,7 @@ _JSON = "application/json"
 
 
 def _json(payload: object, status: int = 200) -> web.Response:
-    return web.Response(
-        body=json.dumps(payload, separators=(",", ":")).encode(), status=status, content_type=_JSON
-    )
+    return web.Response(body=json.dumps(payload, separators=(",", ":")).encode(), status=status, content_type=_JSON)
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -73,9 +71,7 @@ class RestServer:
         return _error(503, "not ready: the model is loading or the server is shutting down")
 
     async def scrape(self, request: web.Request) -> web.Response:
-        return web.Response(
-            body=self.metrics.exposition(), headers={"Content-Type": "text/plain; version=0.0.4"}
-        )
+        return web.Response(body=self.metrics.exposition(), headers={"Content-Type": "text/plain; version=0.0.4"})
 
     async def model_metadata(self, request: web.Request) -> web.Response:
         info = request.match_info
@@ -120,9 +116,7 @@ class RestServer:
                 log.error("infer %s: %s", info["name"], error.message)
             return _error(error.status, error.message)
         except web.HTTPRequestEntityTooLarge:
-            return _error(
-                413, f"request body is larger than the limit of {self.max_body_bytes} bytes"
-            )
+            return _error(413, f"request body is larger than the limit of {self.max_body_bytes} bytes")
         except Exception:
             # The server never dies on a request: anything unforeseen is a counted 500.
             log.exception("infer %s failed", info["name"])
@@ -131,9 +125,7 @@ class RestServer:
         if result.json_length is None:
             return web.Response(body=result.body, headers=headers, content_type=_JSON)
         headers[dataplane.HEADER_JSON_LENGTH] = str(result.json_length)
-        return web.Response(
-            body=result.body, headers=headers, content_type="application/octet-stream"
-        )
+        return web.Response(body=result.body, headers=headers, content_type="application/octet-stream")
 
     @staticmethod
     def _json_length(request: web.Request) -> int | None:
@@ -154,9 +146,7 @@ class RestServer:
         except dataplane.InferenceError as error:
             return _error(error.status, error.message)
         except web.HTTPRequestEntityTooLarge:
-            return _error(
-                413, f"request body is larger than the limit of {self.max_body_bytes} bytes"
-            )
+            return _error(413, f"request body is larger than the limit of {self.max_body_bytes} bytes")
         for verdict in verdicts:
             self.metrics.feedback(verdict).inc()
         return _json({"id": inference_id, "correct": verdicts})

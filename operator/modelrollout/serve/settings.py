@@ -65,52 +65,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e = names
     p.add_argument("--model-name", help=f"model name in URLs and metrics [{e.ENV_MODEL_NAME}]")
-    p.add_argument(
-        "--model-version", help=f"model version label [{e.ENV_MODEL_VERSION}] (default 1)"
-    )
+    p.add_argument("--model-version", help=f"model version label [{e.ENV_MODEL_VERSION}] (default 1)")
     p.add_argument(
         "--model-uri",
         help=f"path, file:// URI or other storage URI of a .onnx file, an OpenVINO .xml or a "
         f"directory holding model.onnx or model.xml [{e.ENV_MODEL_URI}]",
     )
-    p.add_argument(
-        "--runtime", help=f"onnxruntime or openvino [{e.ENV_RUNTIME}] (default: by extension)"
-    )
+    p.add_argument("--runtime", help=f"onnxruntime or openvino [{e.ENV_RUNTIME}] (default: by extension)")
     p.add_argument(
         "--device",
-        help=f"onnxruntime: CPU, CUDA, TensorRT; openvino: CPU, GPU, NPU, AUTO [{e.ENV_DEVICE}] "
-        "(default CPU)",
+        help=f"onnxruntime: CPU, CUDA, TensorRT; openvino: CPU, GPU, NPU, AUTO [{e.ENV_DEVICE}] (default CPU)",
     )
-    p.add_argument(
-        "--role", help=f"stable or canary, a metrics label [{e.ENV_ROLE}] (default stable)"
-    )
+    p.add_argument("--role", help=f"stable or canary, a metrics label [{e.ENV_ROLE}] (default stable)")
     p.add_argument("--host", help=f"address to listen on [{e.ENV_HOST}] (default 0.0.0.0)")
     p.add_argument(
         "--port",
         help=f"port to listen on, 0 picks a free one [{e.ENV_PORT}] (default {e.SERVER_PORT})",
     )
-    p.add_argument(
-        "--threads", help=f"intra-op threads, 0 = runtime default [{e.ENV_THREADS}] (default 0)"
-    )
+    p.add_argument("--threads", help=f"intra-op threads, 0 = runtime default [{e.ENV_THREADS}] (default 0)")
     p.add_argument("--workers", help=f"inferences run at once [{e.ENV_WORKERS}] (default 1)")
-    p.add_argument(
-        "--max-body-bytes", help=f"largest request body [{e.ENV_MAX_BODY_BYTES}] (default 64 MiB)"
-    )
+    p.add_argument("--max-body-bytes", help=f"largest request body [{e.ENV_MAX_BODY_BYTES}] (default 64 MiB)")
     p.add_argument(
         "--feedback-window-seconds",
-        help=f"how long a response id accepts feedback [{e.ENV_FEEDBACK_WINDOW_SECONDS}] "
-        "(default 600)",
+        help=f"how long a response id accepts feedback [{e.ENV_FEEDBACK_WINDOW_SECONDS}] (default 600)",
     )
     p.add_argument(
         "--feedback-max-pending",
-        help=f"most response ids kept for feedback, 0 = off [{e.ENV_FEEDBACK_MAX_PENDING}] "
-        "(default 100000)",
+        help=f"most response ids kept for feedback, 0 = off [{e.ENV_FEEDBACK_MAX_PENDING}] (default 100000)",
     )
     p.add_argument(
         "--shutdown-timeout-seconds",
-        help="on SIGTERM, how long in-flight requests may finish "
-        f"[{e.ENV_SHUTDOWN_TIMEOUT_SECONDS}] "
-        "(default 25)",
+        help=f"on SIGTERM, how long in-flight requests may finish [{e.ENV_SHUTDOWN_TIMEOUT_SECONDS}] (default 25)",
     )
     return p
 
@@ -151,23 +136,17 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
     if not model_name:
         raise SettingsError(f"--model-name ({e.ENV_MODEL_NAME}) is required")
     if "/" in model_name:
-        raise SettingsError(
-            f"--model-name ({e.ENV_MODEL_NAME}) must not contain '/': {model_name!r}"
-        )
+        raise SettingsError(f"--model-name ({e.ENV_MODEL_NAME}) must not contain '/': {model_name!r}")
     model_uri = text(a.model_uri, e.ENV_MODEL_URI, None)
     if not model_uri:
         raise SettingsError(f"--model-uri ({e.ENV_MODEL_URI}) is required")
     runtime = text(a.runtime, e.ENV_RUNTIME, None)
     if runtime is not None and runtime not in RUNTIMES:
-        raise SettingsError(
-            f"--runtime ({e.ENV_RUNTIME}) must be one of {', '.join(RUNTIMES)}, got {runtime!r}"
-        )
+        raise SettingsError(f"--runtime ({e.ENV_RUNTIME}) must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
     device = text(a.device, e.ENV_DEVICE, "CPU") or "CPU"
     role = text(a.role, e.ENV_ROLE, names.ROLE_STABLE) or names.ROLE_STABLE
     if role not in names.ROLES:
-        raise SettingsError(
-            f"--role ({e.ENV_ROLE}) must be one of {', '.join(names.ROLES)}, got {role!r}"
-        )
+        raise SettingsError(f"--role ({e.ENV_ROLE}) must be one of {', '.join(names.ROLES)}, got {role!r}")
     port = _number(int, text(a.port, e.ENV_PORT, str(names.SERVER_PORT)), "--port", e.ENV_PORT, 0)
     if port > 65535:
         raise SettingsError(f"--port ({e.ENV_PORT}) must be at most 65535, got {port}")

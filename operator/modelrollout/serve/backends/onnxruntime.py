@@ -28,14 +28,11 @@ def providers_for(device: str, available: Sequence[str]) -> list[str]:
     its latency goal, so a missing accelerator provider is refused.
     """
     if device not in PROVIDERS:
-        raise base.BackendError(
-            f"device {device!r} is not one of {', '.join(PROVIDERS)} for onnxruntime"
-        )
+        raise base.BackendError(f"device {device!r} is not one of {', '.join(PROVIDERS)} for onnxruntime")
     wanted = PROVIDERS[device]
     if wanted[0] not in available:
         raise base.BackendError(
-            f"device {device} needs {wanted[0]}, which this onnxruntime lacks "
-            f"(available: {', '.join(available)})"
+            f"device {device} needs {wanted[0]}, which this onnxruntime lacks (available: {', '.join(available)})"
         )
     return [p for p in wanted if p in available]
 
@@ -58,18 +55,14 @@ class OnnxRuntimeBackend:
         except Exception as error:  # ORT raises its own untyped exceptions
             raise base.BackendError(f"onnxruntime cannot load {path.name}: {error}") from error
         self.inputs = tuple(
-            base.TensorSpec(i.name, datatypes.from_onnx(i.type), _dims(i.shape))
-            for i in self._session.get_inputs()
+            base.TensorSpec(i.name, datatypes.from_onnx(i.type), _dims(i.shape)) for i in self._session.get_inputs()
         )
         self.outputs = tuple(
-            base.TensorSpec(o.name, datatypes.from_onnx(o.type), _dims(o.shape))
-            for o in self._session.get_outputs()
+            base.TensorSpec(o.name, datatypes.from_onnx(o.type), _dims(o.shape)) for o in self._session.get_outputs()
         )
         self._output_names = [o.name for o in self.outputs]
 
-    def run(
-        self, feeds: Mapping[str, npt.NDArray[np.generic]]
-    ) -> dict[str, npt.NDArray[np.generic]]:
+    def run(self, feeds: Mapping[str, npt.NDArray[np.generic]]) -> dict[str, npt.NDArray[np.generic]]:
         results = self._session.run(self._output_names, dict(feeds))
         return dict(zip(self._output_names, results, strict=True))
 

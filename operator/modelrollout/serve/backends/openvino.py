@@ -20,13 +20,9 @@ def check_device(device: str, available: Sequence[str]) -> str:
     """`device` when this host has it. `GPU.1` and `AUTO:GPU,CPU` forms are accepted."""
     family = device.split(":", 1)[0].split(".", 1)[0]
     if family not in DEVICES:
-        raise base.BackendError(
-            f"device {device!r} is not one of {', '.join(DEVICES)} for openvino"
-        )
+        raise base.BackendError(f"device {device!r} is not one of {', '.join(DEVICES)} for openvino")
     if family != "AUTO" and not any(a.split(".", 1)[0] == family for a in available):
-        raise base.BackendError(
-            f"device {device} is not present on this host (openvino sees: {', '.join(available)})"
-        )
+        raise base.BackendError(f"device {device} is not present on this host (openvino sees: {', '.join(available)})")
     return device
 
 
@@ -60,16 +56,13 @@ class OpenVinoBackend:
         # An infer request is not thread-safe: one per worker thread.
         self._local = threading.local()
 
-    def run(
-        self, feeds: Mapping[str, npt.NDArray[np.generic]]
-    ) -> dict[str, npt.NDArray[np.generic]]:
+    def run(self, feeds: Mapping[str, npt.NDArray[np.generic]]) -> dict[str, npt.NDArray[np.generic]]:
         request = getattr(self._local, "request", None)
         if request is None:
             request = self._local.request = self._compiled.create_infer_request()
         request.infer(dict(feeds))
         return {
-            spec.name: np.array(request.get_output_tensor(i).data, copy=True)
-            for i, spec in enumerate(self.outputs)
+            spec.name: np.array(request.get_output_tensor(i).data, copy=True) for i, spec in enumerate(self.outputs)
         }
 
     def close(self) -> None:

@@ -1,0 +1,5 @@
+import sys
+
+from modelrollout.testbed import command
+
+sys.exit(command.main())
