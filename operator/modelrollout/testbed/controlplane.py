@@ -446,7 +446,7 @@ class ControlPlane:
 
     # --- clients ---------------------------------------------------------------------------
     def api_client(self) -> client.ApiClient:
-        made = config.new_client_from_config(config_file=str(self.kubeconfig_path))  # type: ignore[no-untyped-call]
+        made = config.new_client_from_config(config_file=str(self.kubeconfig_path))
         return cast(client.ApiClient, made)
 
     def core_api(self) -> client.CoreV1Api:

@@ -247,7 +247,7 @@ class ProcessKubelet:
         self._runs: dict[str, _Run] = {}  # by pod uid
         self._lock = threading.Lock()
         self._stopping = threading.Event()
-        self._watch = watch.Watch()  # type: ignore[no-untyped-call]
+        self._watch = watch.Watch()
         self._thread: threading.Thread | None = None
         self._workers: list[threading.Thread] = []
 
@@ -265,7 +265,7 @@ class ProcessKubelet:
     def stop(self, timeout: float = 15.0) -> None:
         """Stop watching and end every process (SIGTERM, then SIGKILL)."""
         self._stopping.set()
-        self._watch.stop()  # type: ignore[no-untyped-call]
+        self._watch.stop()
         with self._lock:
             runs = list(self._runs.values())
         for run in runs:
@@ -293,7 +293,7 @@ class ProcessKubelet:
                     for pod in listed.items:
                         self._handle("ADDED", self.api.api_client.sanitize_for_serialization(pod))
                     version = (listed.metadata.resource_version if listed.metadata else "") or ""
-                for event in self._watch.stream(  # type: ignore[no-untyped-call]
+                for event in self._watch.stream(
                     self.api.list_pod_for_all_namespaces,
                     label_selector=selector,
                     resource_version=version,
