@@ -12,7 +12,8 @@ from modelrollout.builders import common, pods
 from modelrollout.pools.profiles import Profile
 from modelrollout.settings import OperatorSettings
 
-WORK_DIR = "/work"
+# Scratch space: the root filesystem is read-only, and the optimizer works in a temp dir.
+SCRATCH = "/tmp"
 
 
 def artifact_key(owner: common.Owner, version: str, revision: str) -> str:
@@ -34,8 +35,6 @@ def optimize_args(
         "--benchmark-batch", str(opt.benchmark_batch),
         "--artifact-store", settings.artifact_store,
         "--artifact-key", artifact_key(owner, model.version, revision),
-        "--work-dir", WORK_DIR,
-        "--termination-log", names.TERMINATION_MESSAGE_PATH,
     ]  # fmt: skip
     args += [
         "--candidates",
@@ -65,7 +64,7 @@ def optimization_job(
         "terminationMessagePath": names.TERMINATION_MESSAGE_PATH,
         # The report is the message; logs stand in only if the process died before writing it.
         "terminationMessagePolicy": "FallbackToLogsOnError",
-        "volumeMounts": [{"name": "work", "mountPath": WORK_DIR}, *mounts],
+        "volumeMounts": [{"name": "scratch", "mountPath": SCRATCH}, *mounts],
         "securityContext": pods.CONTAINER_SECURITY,
     }
     if res := pods.resources(profile):
@@ -87,7 +86,7 @@ def optimization_job(
                     **pods.placement(profile),
                     "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "fsGroup": 10001},
                     "containers": [container],
-                    "volumes": [{"name": "work", "emptyDir": {}}, *volumes],
+                    "volumes": [{"name": "scratch", "emptyDir": {}}, *volumes],
                 },
             },
         },

@@ -26,6 +26,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    if not args.verbose:
+        # Kopf logs every timer run at INFO; our Events and status say what matters.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+    if args.kubeconfig:
+        os.environ["KUBECONFIG"] = args.kubeconfig  # Kopf's own login reads it too
     if args.config:
         os.environ[ENV_CONFIG] = args.config  # read by the handlers module at import (timer interval)
 

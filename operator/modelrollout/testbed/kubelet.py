@@ -204,6 +204,14 @@ def restarts_after_exit(restart_policy: str, exit_code: int) -> bool:
     return restart_policy == "Always" or (restart_policy == "OnFailure" and exit_code != 0)
 
 
+@dataclasses.dataclass(frozen=True)
+class Endpoint:
+    namespace: str
+    pod: str
+    labels: Mapping[str, str]
+    port: int
+
+
 # --- the shell ----------------------------------------------------------------------------
 @dataclasses.dataclass
 class _Run:
@@ -215,6 +223,7 @@ class _Run:
     proc: subprocess.Popen[bytes] | None = None
     started: datetime.datetime = dataclasses.field(default_factory=lambda: datetime.datetime.now(datetime.UTC))
     deleting: bool = False
+    ready: bool = False
     done: threading.Event = dataclasses.field(default_factory=threading.Event)
 
     @property
@@ -281,6 +290,24 @@ class ProcessKubelet:
             return {
                 run.key: run.proc.pid for run in self._runs.values() if run.proc is not None and run.proc.poll() is None
             }
+
+    def endpoints(self) -> list[Endpoint]:
+        """Ready inference servers, as a Service's endpoints would list them."""
+        with self._lock:
+            return [
+                Endpoint(
+                    namespace=run.pod["metadata"]["namespace"],
+                    pod=run.pod["metadata"]["name"],
+                    labels=dict(run.pod["metadata"].get("labels") or {}),
+                    port=run.port,
+                )
+                for run in self._runs.values()
+                if run.port is not None
+                and run.ready
+                and not run.deleting
+                and run.proc is not None
+                and run.proc.poll() is None
+            ]
 
     # --- watching -------------------------------------------------------------------------
     def _watch_loop(self) -> None:
@@ -405,6 +432,7 @@ class ProcessKubelet:
                 ),
             )
             if self._wait_ready(run):
+                run.ready = True
                 self._patch(
                     run,
                     running_status(
@@ -418,6 +446,7 @@ class ProcessKubelet:
                 )
                 self._publish_targets()
             code = run.proc.wait()
+            run.ready = False
             message = run.termination_log.read_text(errors="replace")
             self._publish_targets()
             if run.deleting or self._stopping.is_set():

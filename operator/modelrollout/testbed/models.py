@@ -3,7 +3,7 @@
 Each is a classifier over `classes` inputs whose right answer is known to whoever built
 the input (the argmax of the input itself), so a load generator can post true labels
 as feedback. Two knobs make a version worse in a way the canary analysis must catch:
-`depth` adds real compute (latency), `swapped` permutes some classes (accuracy).
+`work` adds real compute (latency), `swapped` permutes some classes (accuracy).
 """
 
 from __future__ import annotations
@@ -18,39 +18,39 @@ INPUT = "x"
 OUTPUT = "logits"
 
 
-def classifier(path: Path, *, classes: int = 16, width: int = 1024, depth: int = 20, swapped: int = 0) -> Path:
-    """Write the model to `path`. Latency grows with `depth`; accuracy drops by swapped/classes."""
+def classifier(path: Path, *, classes: int = 16, width: int = 65536, work: int = 80, swapped: int = 0) -> Path:
+    """Write the model to `path`. Latency grows with `work`; accuracy drops by swapped/classes.
+
+    The work is a chain of elementwise Sin over `width` values: quantization leaves it
+    alone, so a version with three times the work stays three times slower whichever
+    candidate the optimizer picks.
+    """
     rng = np.random.default_rng(7)
     permutation = np.arange(classes)
     for i in range(0, 2 * (swapped // 2), 2):
         permutation[[i, i + 1]] = permutation[[i + 1, i]]
     select = np.eye(classes, dtype=np.float32)[:, permutation]
     expand = (rng.standard_normal((classes, width)) / np.sqrt(classes)).astype(np.float32)
-    mix = (rng.standard_normal((width, width)) / np.sqrt(width)).astype(np.float32)
     zero = np.zeros((1,), dtype=np.float32)
 
     nodes = [
         helper.make_node("MatMul", [INPUT, "select"], ["answer"]),
         helper.make_node("MatMul", [INPUT, "expand"], ["h0"]),
     ]
-    # One weight shared by every layer keeps the file small while the work stays real.
-    for i in range(depth):
-        nodes.append(helper.make_node("MatMul", [f"h{i}", "mix"], [f"m{i}"]))
-        nodes.append(helper.make_node("Tanh", [f"m{i}"], [f"h{i + 1}"]))
+    nodes += [helper.make_node("Sin", [f"h{i}"], [f"h{i + 1}"]) for i in range(work)]
     nodes += [
-        helper.make_node("ReduceSum", [f"h{depth}"], ["total"], keepdims=1),
+        helper.make_node("ReduceSum", [f"h{work}"], ["total"], keepdims=1),
         helper.make_node("Mul", ["total", "zero"], ["nothing"]),
         helper.make_node("Add", ["answer", "nothing"], [OUTPUT]),
     ]
     graph = helper.make_graph(
         nodes,
-        f"classifier-d{depth}-s{swapped}",
+        f"classifier-w{work}-s{swapped}",
         [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, ["batch", classes])],
         [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, ["batch", classes])],
         [
             numpy_helper.from_array(select, "select"),
             numpy_helper.from_array(expand, "expand"),
-            numpy_helper.from_array(mix, "mix"),
             numpy_helper.from_array(zero, "zero"),
         ],
     )

@@ -1,0 +1,1 @@
+"""The embedded default: a local cluster and a sample ModelDeployment going through a rollout."""

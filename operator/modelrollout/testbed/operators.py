@@ -1,0 +1,87 @@
+"""The operator as a separate process, the way it runs in a pod: killed and restarted at will."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from modelrollout.testbed import controlplane
+
+
+class OperatorProcess:
+    def __init__(self, work_dir: Path, kubeconfig: Path, settings: dict[str, Any]) -> None:
+        self.work_dir = work_dir
+        self.kubeconfig = kubeconfig
+        self.config = work_dir / "operator.yaml"
+        self.config.write_text(yaml.safe_dump(settings))
+        self.log_path = work_dir / "operator.log"
+        self.metrics_port, self.liveness_port = controlplane.free_ports(2)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
+
+    def start(self, timeout: float = 60.0) -> None:
+        self.starts += 1
+        log = self.log_path.open("ab")
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+        self.proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "modelrollout", "operator",
+                "--kubeconfig", str(self.kubeconfig),
+                "--config", str(self.config),
+                "--host", "127.0.0.1",
+                "--metrics-port", str(self.metrics_port),
+                "--liveness-port", str(self.liveness_port),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )  # fmt: skip
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"operator exited {self.proc.returncode}:\n{self.tail()}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.liveness_port}/healthz", timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"operator not live after {timeout}s:\n{self.tail()}")
+
+    def kill(self) -> None:
+        """SIGKILL: the operator gets no chance to tidy up, as in a node failure."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def tail(self, lines: int = 40) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def metrics(self) -> str:
+        with urllib.request.urlopen(self.metrics_url, timeout=5) as response:
+            text: str = response.read().decode()
+            return text
