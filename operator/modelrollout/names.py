@@ -63,6 +63,16 @@ METRIC_OPTIMIZATION_SECONDS: Final = "modelrollout_optimization_seconds"
 METRIC_RECONCILE_DURATION: Final = "modelrollout_reconcile_duration_seconds"
 METRIC_PHASE_SECONDS: Final = "modelrollout_phase_duration_seconds"
 OPERATOR_LABELS: Final = ("namespace", "name")
+# Added for alerting: the optimization Job's outcome (labels namespace, name, result =
+# succeeded|failed; both exported at 0 when a resource is first seen, so that
+# increase() sees the first failure), and the rollout's age against its budget (gauges,
+# labels namespace, name): seconds since the current rollout began, and the spec's
+# progressDeadline in seconds.
+METRIC_OPTIMIZATIONS: Final = "modelrollout_optimizations_total"
+METRIC_ROLLOUT_DURATION: Final = "modelrollout_rollout_duration_seconds"
+METRIC_PROGRESS_DEADLINE: Final = "modelrollout_progress_deadline_seconds"
+OPTIMIZATION_RESULTS: Final = ("succeeded", "failed")
+CHECK_RESULTS: Final = ("pass", "fail", "inconclusive", "error")
 
 # --- Inference server environment (pods are configured by env) -------------------------
 ENV_MODEL_NAME: Final = "MODELROLLOUT_MODEL_NAME"
@@ -74,6 +84,15 @@ ENV_ROLE: Final = "MODELROLLOUT_ROLE"
 ENV_PORT: Final = "MODELROLLOUT_PORT"
 SERVER_PORT: Final = 8080
 SERVER_PORT_NAME: Final = "http"
+
+# --- Operator process (set by manifests/operator/deployment.yaml) ----------------------
+ENV_POD_NAME: Final = "MODELROLLOUT_POD_NAME"  # replicas derive distinct peering priorities from it
+ENV_PEERING: Final = "MODELROLLOUT_PEERING"  # name of the ClusterKopfPeering replicas join
+ENV_CONFIG: Final = "MODELROLLOUT_CONFIG"  # path of the operator's configuration file
+PEERING_NAME: Final = "modelrollout"
+OPERATOR_METRICS_PORT: Final = 8080
+OPERATOR_LIVENESS_PORT: Final = 8081
+OPERATOR_LIVENESS_PATH: Final = "/healthz"
 
 # --- Optimization Job ------------------------------------------------------------------
 TERMINATION_MESSAGE_PATH: Final = "/dev/termination-log"
