@@ -78,9 +78,7 @@ end
 def run(script: Path, obj: dict[str, Any]) -> dict[str, str]:
     """Run `script` with the global `obj` bound; return what it returned, flattened."""
     program = f"{_DUMP}\nobj = {literal(obj)}\nlocal result = dofile({_string(str(script))})\ndump('', result)\n"
-    done = subprocess.run(
-        [interpreter(), "-"], input=program, capture_output=True, text=True, timeout=30, check=False
-    )
+    done = subprocess.run([interpreter(), "-"], input=program, capture_output=True, text=True, timeout=30, check=False)
     assert done.returncode == 0, f"{script.name} failed under {LUA}:\n{done.stderr}"
     flat: dict[str, str] = {}
     for line in done.stdout.splitlines():

@@ -65,10 +65,14 @@ def test_discovery_offers_actions_by_phase(phase: str) -> None:
 
 
 def test_discovery_offers_resume_only_when_paused_by_annotation() -> None:
-    paused = lua.run(ARGOCD / "actions" / "discovery.lua", _obj(1, {"phase": "Paused"}, {names.ANNOTATION_PAUSE: "true"}))
+    paused = lua.run(
+        ARGOCD / "actions" / "discovery.lua", _obj(1, {"phase": "Paused"}, {names.ANNOTATION_PAUSE: "true"})
+    )
     assert paused["/resume/disabled"] == "<boolean>false"
     assert paused["/pause/disabled"] == "<boolean>true"
-    resumed = lua.run(ARGOCD / "actions" / "discovery.lua", _obj(1, {"phase": "Canary"}, {names.ANNOTATION_PAUSE: "false"}))
+    resumed = lua.run(
+        ARGOCD / "actions" / "discovery.lua", _obj(1, {"phase": "Canary"}, {names.ANNOTATION_PAUSE: "false"})
+    )
     assert resumed["/resume/disabled"] == "<boolean>true"
     assert resumed["/pause/disabled"] == "<boolean>false"
 
@@ -83,7 +87,9 @@ def test_discovery_without_status() -> None:
     [("promote", names.ANNOTATION_PROMOTE), ("abort", names.ANNOTATION_ABORT), ("retry", names.ANNOTATION_RETRY)],
 )
 @pytest.mark.parametrize("existing", [None, {"team": "search"}, {names.ANNOTATION_PROMOTE: "2020-01-01T00:00:00Z"}])
-def test_one_shot_actions_write_a_fresh_timestamp(action: str, annotation: str, existing: dict[str, str] | None) -> None:
+def test_one_shot_actions_write_a_fresh_timestamp(
+    action: str, annotation: str, existing: dict[str, str] | None
+) -> None:
     before = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
     result = lua.run(ARGOCD / "actions" / action / "action.lua", _obj(3, {"phase": "Canary"}, existing))
     after = datetime.datetime.now(datetime.UTC)

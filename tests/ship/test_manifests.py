@@ -46,7 +46,13 @@ def test_kustomizations_build(folder: str) -> None:
     assert all(o["metadata"].get("namespace") == NAMESPACE for o in namespaced), folder
 
 
-_CLUSTER_SCOPED: Final = {"Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding", "ClusterKopfPeering"}
+_CLUSTER_SCOPED: Final = {
+    "Namespace",
+    "CustomResourceDefinition",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "ClusterKopfPeering",
+}
 
 
 def test_the_full_install_holds_what_the_issue_lists(everything: list[dict[str, Any]]) -> None:
@@ -89,7 +95,11 @@ def test_operator_is_hardened(everything: list[dict[str, Any]]) -> None:
     assert pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] != 0
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     security = _container(everything)["securityContext"]
-    assert security == {"allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]}}
+    assert security == {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
     resources = _container(everything)["resources"]
     assert {"cpu", "memory"} <= set(resources["requests"]) and "memory" in resources["limits"]
     namespace = kustomize.find(everything, "Namespace", NAMESPACE)
@@ -135,7 +145,9 @@ def test_metrics_are_scraped_from_the_operator(everything: list[dict[str, Any]])
     labels = _deployment(everything)["spec"]["template"]["metadata"]["labels"]
     service = kustomize.find(everything, "Service", "modelrollout-operator-metrics")
     assert _selects(service["spec"]["selector"], labels)
-    assert service["spec"]["ports"] == [{"name": "metrics", "port": names.OPERATOR_METRICS_PORT, "targetPort": "metrics"}]
+    assert service["spec"]["ports"] == [
+        {"name": "metrics", "port": names.OPERATOR_METRICS_PORT, "targetPort": "metrics"}
+    ]
     monitor = kustomize.find(everything, "ServiceMonitor")
     assert _selects(monitor["spec"]["selector"]["matchLabels"], service["metadata"]["labels"])
     assert monitor["spec"]["endpoints"][0]["port"] == "metrics"

@@ -162,7 +162,7 @@ def test_dashboard_covers_the_issue() -> None:
         names.METRIC_OPTIMIZATIONS,
     ):
         assert metric in exprs, f"the dashboard shows nothing of {metric}"
-    assert 'by (le, role, version)' in exprs, "latency must be split canary vs stable"
+    assert "by (le, role, version)" in exprs, "latency must be split canary vs stable"
 
 
 def _substitute(expr: str, variables: dict[str, Any]) -> str:
@@ -180,8 +180,11 @@ def test_every_dashboard_query_parses(tmp_path: Path) -> None:
     variables = {v["name"]: v for v in dashboard["templating"]["list"]}
     exprs = [t["expr"] for p in _panels(dashboard) for t in p.get("targets", [])]
     # label_values(metric{...}, label) is Grafana's; its selector must still be PromQL.
-    exprs += [re.sub(r"^label_values\((.*), \w+\)$", r"\1", v["query"]["query"]) for v in variables.values()
-              if isinstance(v.get("query"), dict)]
+    exprs += [
+        re.sub(r"^label_values\((.*), \w+\)$", r"\1", v["query"]["query"])
+        for v in variables.values()
+        if isinstance(v.get("query"), dict)
+    ]
     rules = [{"record": f"dashboard:query_{i}", "expr": _substitute(e, variables)} for i, e in enumerate(exprs)]
     (tmp_path / "dashboard.rules.yaml").write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
     done = promtool.run("check", "rules", "dashboard.rules.yaml", cwd=tmp_path)
