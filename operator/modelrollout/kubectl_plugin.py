@@ -75,7 +75,9 @@ def run(args: argparse.Namespace, api: client.CustomObjectsApi, now: datetime.da
     patch = controls.patch_for(args.command, obj["metadata"].get("annotations"), now)
     if not patch:
         return f"{names.KIND} {namespace}/{args.name}: nothing to {args.command}\n"
-    api.patch_namespaced_custom_object(names.GROUP, names.VERSION, namespace, names.PLURAL, args.name, patch)
+    api.patch_namespaced_custom_object(
+        names.GROUP, names.VERSION, namespace, names.PLURAL, args.name, patch, _content_type=controls.CONTENT_TYPE
+    )
     return f"{names.KIND} {namespace}/{args.name}: {args.command} requested\n"
 
 

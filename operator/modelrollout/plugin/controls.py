@@ -1,8 +1,8 @@
 """Day-2 controls as JSON patches on a ModelDeployment's annotations (pure).
 
-JSON patch (a list body) rather than a merge patch: every version of the kubernetes
-client sends a list with the json-patch content type, whereas the content type it
-picks for a dict body changed between versions.
+JSON patch rather than a merge patch: `resume` removes the annotation only when it is
+there, and the content type is named explicitly, because the kubernetes client's
+default for custom objects changed between its versions.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ ONE_SHOT: Final = {
 }
 LEVEL: Final = ("pause", "resume")
 COMMANDS: Final = (*ONE_SHOT, *LEVEL)
+CONTENT_TYPE: Final = "application/json-patch+json"
 
 
 def _pointer(key: str) -> str:
