@@ -15,9 +15,11 @@ Needs a fixture `cluster` with `.kubeconfig` (a path to an admin kubeconfig).
 from __future__ import annotations
 
 import datetime
+import importlib.util
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import uuid
@@ -27,6 +29,7 @@ from typing import Any, Final
 
 import pytest
 import yaml
+from onnx import TensorProto, helper, save_model
 
 from modelrollout import names
 
@@ -437,3 +440,73 @@ def test_kubectl_plugin_controls(admin: Kubectl, crds_installed: None, namespace
 def test_kubectl_plugin_names_a_missing_resource(admin: Kubectl, crds_installed: None, namespace: str) -> None:
     done = _plugin(admin, "-n", namespace, "status", "nope", check=False)
     assert done.returncode == 1 and "ModelDeployment nope: not found" in done.stderr
+
+
+# --- the operator itself, under its ServiceAccount ------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _tiny_model(path: Path) -> Path:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 4])
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "tiny", [x], [y])
+    save_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    return path
+
+
+def test_operator_completes_a_rollout_under_its_own_service_account(
+    admin: Kubectl, operator_sa: Kubectl, namespace: str, tmp_path: Path
+) -> None:
+    """The operator, run with the ServiceAccount's token only, takes a first version to Succeeded."""
+    if importlib.util.find_spec("modelrollout.handlers") is None:
+        pytest.skip("the operator (modelrollout.handlers) is not in this checkout")
+    admin.run("apply", "--server-side", "--force-conflicts", "-k", str(MANIFESTS / "crd"))
+    model = _tiny_model(tmp_path / "tiny.onnx")
+    resource = {
+        "apiVersion": names.API_VERSION,
+        "kind": names.KIND,
+        "metadata": {"name": "tiny", "namespace": namespace},
+        "spec": {
+            "model": {"name": "tiny", "version": "1", "uri": f"file://{model}"},
+            "optimization": {"enabled": False},
+            "serving": {"replicas": 1},
+        },
+    }
+    log = tmp_path / "operator.log"
+    env = {
+        **admin.env,
+        "KUBECONFIG": str(operator_sa.kubeconfig),
+        names.ENV_PEERING: names.PEERING_NAME,
+        names.ENV_POD_NAME: "ship-e2e-operator",
+    }
+    with log.open("wb") as sink:
+        operator = subprocess.Popen(
+            [sys.executable, "-m", "modelrollout", "operator",
+             f"--metrics-port={_free_port()}", f"--liveness-port={_free_port()}"],
+            stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=tmp_path,
+        )  # fmt: skip
+        try:
+            admin.run("apply", "-f", "-", stdin=json.dumps(resource))
+            done = admin.run(
+                "wait", f"{names.CRD_NAME}/tiny", "-n", namespace,
+                "--for=jsonpath={.status.phase}=Succeeded", "--timeout=180s", check=False,
+            )  # fmt: skip
+        finally:
+            operator.terminate()
+            try:
+                operator.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                operator.kill()
+                operator.wait()
+    text = log.read_text(errors="replace")
+    assert done.returncode == 0, f"no Succeeded phase:\n{done.stderr}\noperator log (tail):\n{text[-4000:]}"
+    assert "forbidden" not in text.lower(), f"the operator was refused something:\n{text[-4000:]}"
+    status = admin.json("get", names.CRD_NAME, "tiny", "-n", namespace)["status"]
+    ready = [c for c in status["conditions"] if c["type"] == "Ready"]
+    assert ready and ready[0]["status"] == "True"
