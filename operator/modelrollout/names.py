@@ -74,6 +74,15 @@ METRIC_PROGRESS_DEADLINE: Final = "modelrollout_progress_deadline_seconds"
 OPTIMIZATION_RESULTS: Final = ("succeeded", "failed")
 CHECK_RESULTS: Final = ("pass", "fail", "inconclusive", "error")
 
+# --- Operator process (set by manifests/operator/deployment.yaml) ----------------------
+ENV_POD_NAME: Final = "MODELROLLOUT_POD_NAME"  # replicas derive distinct peering priorities from it
+ENV_PEERING: Final = "MODELROLLOUT_PEERING"  # name of the ClusterKopfPeering replicas join
+ENV_CONFIG: Final = "MODELROLLOUT_CONFIG"  # path of the operator's configuration file
+PEERING_NAME: Final = "modelrollout"
+OPERATOR_METRICS_PORT: Final = 8080
+OPERATOR_LIVENESS_PORT: Final = 8081
+OPERATOR_LIVENESS_PATH: Final = "/healthz"
+
 # --- Inference server environment (pods are configured by env) -------------------------
 ENV_MODEL_NAME: Final = "MODELROLLOUT_MODEL_NAME"
 ENV_MODEL_VERSION: Final = "MODELROLLOUT_MODEL_VERSION"
@@ -84,15 +93,6 @@ ENV_ROLE: Final = "MODELROLLOUT_ROLE"
 ENV_PORT: Final = "MODELROLLOUT_PORT"
 SERVER_PORT: Final = 8080
 SERVER_PORT_NAME: Final = "http"
-
-# --- Operator process (set by manifests/operator/deployment.yaml) ----------------------
-ENV_POD_NAME: Final = "MODELROLLOUT_POD_NAME"  # replicas derive distinct peering priorities from it
-ENV_PEERING: Final = "MODELROLLOUT_PEERING"  # name of the ClusterKopfPeering replicas join
-ENV_CONFIG: Final = "MODELROLLOUT_CONFIG"  # path of the operator's configuration file
-PEERING_NAME: Final = "modelrollout"
-OPERATOR_METRICS_PORT: Final = 8080
-OPERATOR_LIVENESS_PORT: Final = 8081
-OPERATOR_LIVENESS_PATH: Final = "/healthz"
 
 # --- Optimization Job ------------------------------------------------------------------
 TERMINATION_MESSAGE_PATH: Final = "/dev/termination-log"
