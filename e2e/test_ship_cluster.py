@@ -9,7 +9,7 @@
   re-applying the same manifests changes nothing: no drift, no fight with self-heal;
 - the kubectl plugin, found by kubectl on PATH, reads and controls a real resource.
 
-Needs a fixture `cluster` with `.kubeconfig` (a path to an admin kubeconfig).
+Needs the test bed's session fixture `kubeconfig` (the path of an admin kubeconfig).
 """
 
 from __future__ import annotations
@@ -95,8 +95,8 @@ def _go_module_dir(module: str, version: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def admin(cluster: Any) -> Kubectl:
-    return Kubectl(Path(cluster.kubeconfig))
+def admin(kubeconfig: Path) -> Kubectl:
+    return Kubectl(kubeconfig)
 
 
 @pytest.fixture(scope="module")
