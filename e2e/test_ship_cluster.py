@@ -59,13 +59,15 @@ class Kubectl:
         self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "operator"), os.environ.get("PYTHONPATH")]))
         self.env.pop("KUBECONFIG", None)
 
-    def run(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, stdin: str | None = None, check: bool = True, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
             [self.binary, f"--kubeconfig={self.kubeconfig}", *args],
             input=stdin,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=timeout,
             env=self.env,
             check=False,
         )
@@ -113,6 +115,7 @@ def crds_installed(admin: Kubectl) -> None:
     )
     admin.run("apply", "--server-side", "--force-conflicts", "-f", "-", stdin=crds)
     admin.run("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
+    admin.run("apply", "--server-side", "--force-conflicts", "-k", str(MANIFESTS / "crd"))  # and the peering object
     admin.run("apply", "-f", str(MANIFESTS / "base" / "namespace.yaml"))
 
 
@@ -309,10 +312,11 @@ def test_operator_writes_children_and_status_under_its_own_account(
     operator_sa.run("get", "nodes")
     operator_sa.run("get", "pods", "-n", namespace)
     operator_sa.run("get", "crd", names.CRD_NAME)
-    operator_sa.run(
-        "patch", "clusterkopfpeering", names.PEERING_NAME, "--type=merge",
-        "-p", json.dumps({"status": {"ship-e2e": {"priority": 1, "lifetime": 60}}}),
-    )  # fmt: skip
+    for entry in ({"priority": 1, "lifetime": 60}, None):  # announce, then leave: no stray peer
+        operator_sa.run(
+            "patch", "clusterkopfpeering", names.PEERING_NAME, "--type=merge",
+            "-p", json.dumps({"status": {"ship-e2e": entry}}),
+        )  # fmt: skip
     forbidden = operator_sa.run("get", "secrets", "-n", namespace, check=False)
     assert forbidden.returncode != 0 and "forbidden" in forbidden.stderr.lower()
 
@@ -466,7 +470,6 @@ def test_operator_completes_a_rollout_under_its_own_service_account(
     """The operator, run with the ServiceAccount's token only, takes a first version to Succeeded."""
     if importlib.util.find_spec("modelrollout.handlers") is None:
         pytest.skip("the operator (modelrollout.handlers) is not in this checkout")
-    admin.run("apply", "--server-side", "--force-conflicts", "-k", str(MANIFESTS / "crd"))
     model = _tiny_model(tmp_path / "tiny.onnx")
     resource = {
         "apiVersion": names.API_VERSION,
@@ -482,12 +485,11 @@ def test_operator_completes_a_rollout_under_its_own_service_account(
     env = {
         **admin.env,
         "KUBECONFIG": str(operator_sa.kubeconfig),
-        names.ENV_PEERING: names.PEERING_NAME,
         names.ENV_POD_NAME: "ship-e2e-operator",
     }
     with log.open("wb") as sink:
         operator = subprocess.Popen(
-            [sys.executable, "-m", "modelrollout", "operator",
+            [sys.executable, "-m", "modelrollout", "operator", f"--peering={names.PEERING_NAME}",
              f"--metrics-port={_free_port()}", f"--liveness-port={_free_port()}"],
             stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=tmp_path,
         )  # fmt: skip
@@ -495,7 +497,7 @@ def test_operator_completes_a_rollout_under_its_own_service_account(
             admin.run("apply", "-f", "-", stdin=json.dumps(resource))
             done = admin.run(
                 "wait", f"{names.CRD_NAME}/tiny", "-n", namespace,
-                "--for=jsonpath={.status.phase}=Succeeded", "--timeout=180s", check=False,
+                "--for=jsonpath={.status.phase}=Succeeded", "--timeout=180s", check=False, timeout=200,
             )  # fmt: skip
         finally:
             operator.terminate()

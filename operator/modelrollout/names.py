@@ -76,9 +76,8 @@ CHECK_RESULTS: Final = ("pass", "fail", "inconclusive", "error")
 
 # --- Operator process (set by manifests/operator/deployment.yaml) ----------------------
 ENV_POD_NAME: Final = "MODELROLLOUT_POD_NAME"  # replicas derive distinct peering priorities from it
-ENV_PEERING: Final = "MODELROLLOUT_PEERING"  # name of the ClusterKopfPeering replicas join
 ENV_CONFIG: Final = "MODELROLLOUT_CONFIG"  # path of the operator's configuration file
-PEERING_NAME: Final = "modelrollout"
+PEERING_NAME: Final = "modelrollout"  # the ClusterKopfPeering replicas join (--peering)
 OPERATOR_METRICS_PORT: Final = 8080
 OPERATOR_LIVENESS_PORT: Final = 8081
 OPERATOR_LIVENESS_PATH: Final = "/healthz"

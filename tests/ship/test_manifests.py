@@ -112,6 +112,7 @@ def test_operator_probes_and_ports_match_the_operator(everything: list[dict[str,
         "operator",
         f"--metrics-port={names.OPERATOR_METRICS_PORT}",
         f"--liveness-port={names.OPERATOR_LIVENESS_PORT}",
+        f"--peering={names.PEERING_NAME}",
     ]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"metrics": names.OPERATOR_METRICS_PORT, "health": names.OPERATOR_LIVENESS_PORT}
@@ -119,7 +120,6 @@ def test_operator_probes_and_ports_match_the_operator(everything: list[dict[str,
         assert container[probe]["httpGet"] == {"path": names.OPERATOR_LIVENESS_PATH, "port": "health"}, probe
     env = {e["name"]: e for e in container["env"]}
     assert env[names.ENV_POD_NAME]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
-    assert env[names.ENV_PEERING]["value"] == names.PEERING_NAME
     mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
     assert Path(env[names.ENV_CONFIG]["value"]).parent.as_posix() in mounts
 
