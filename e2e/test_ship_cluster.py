@@ -18,6 +18,7 @@ import datetime
 import importlib.util
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
