@@ -63,6 +63,24 @@ METRIC_OPTIMIZATION_SECONDS: Final = "modelrollout_optimization_seconds"
 METRIC_RECONCILE_DURATION: Final = "modelrollout_reconcile_duration_seconds"
 METRIC_PHASE_SECONDS: Final = "modelrollout_phase_duration_seconds"
 OPERATOR_LABELS: Final = ("namespace", "name")
+# Added for alerting: the optimization Job's outcome (labels namespace, name, result =
+# succeeded|failed; both exported at 0 when a resource is first seen, so that
+# increase() sees the first failure), and the rollout's age against its budget (gauges,
+# labels namespace, name): seconds since the current rollout began, and the spec's
+# progressDeadline in seconds.
+METRIC_OPTIMIZATIONS: Final = "modelrollout_optimizations_total"
+METRIC_ROLLOUT_DURATION: Final = "modelrollout_rollout_duration_seconds"
+METRIC_PROGRESS_DEADLINE: Final = "modelrollout_progress_deadline_seconds"
+OPTIMIZATION_RESULTS: Final = ("succeeded", "failed")
+CHECK_RESULTS: Final = ("pass", "fail", "inconclusive", "error")
+
+# --- Operator process (set by manifests/operator/deployment.yaml) ----------------------
+ENV_POD_NAME: Final = "MODELROLLOUT_POD_NAME"  # replicas derive distinct peering priorities from it
+ENV_CONFIG: Final = "MODELROLLOUT_CONFIG"  # path of the operator's configuration file
+PEERING_NAME: Final = "modelrollout"  # the ClusterKopfPeering replicas join (--peering)
+OPERATOR_METRICS_PORT: Final = 8080
+OPERATOR_LIVENESS_PORT: Final = 8081
+OPERATOR_LIVENESS_PATH: Final = "/healthz"
 
 # --- Inference server environment (pods are configured by env) -------------------------
 ENV_MODEL_NAME: Final = "MODELROLLOUT_MODEL_NAME"

@@ -9,6 +9,8 @@ from modelrollout import names
 from modelrollout.api import crds
 
 CHECKED_IN = Path(__file__).resolve().parents[2] / "crds" / "modeldeployment.yaml"
+# kustomize refuses files outside its root, so manifests/ carries a second copy.
+KUSTOMIZE_COPY = Path(__file__).resolve().parents[2] / "manifests" / "crd" / "modeldeployment.yaml"
 
 
 def _walk(node: Any, path: str = "") -> list[tuple[str, dict[str, Any]]]:
@@ -27,6 +29,9 @@ def _walk(node: Any, path: str = "") -> list[tuple[str, dict[str, Any]]]:
 def test_checked_in_crd_is_fresh() -> None:
     assert CHECKED_IN.read_text() == crds.render(), (
         "crds/ is stale: run `modelrollout crd -o crds/modeldeployment.yaml`"
+    )
+    assert KUSTOMIZE_COPY.read_text() == crds.render(), (
+        "manifests/crd/ is stale: run `modelrollout crd -o manifests/crd/modeldeployment.yaml`"
     )
 
 

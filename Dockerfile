@@ -1,0 +1,42 @@
+# syntax=docker/dockerfile:1
+# One image for every role of modelrollout: `modelrollout operator` (the default),
+# `modelrollout optimize` (the optimization Job) and `modelrollout serve` (inference).
+#
+# The base is pinned by its full version tag. Pin it by digest as well
+# (python:3.11.14-slim-bookworm@sha256:...) in a build pipeline that can reach the
+# registry to resolve one; this repository's tests run where no registry is reachable.
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+RUN python -m venv /opt/modelrollout
+COPY pyproject.toml ./
+COPY operator/ ./operator/
+# Runtime dependencies only: no [test] extra. Their bounds live in pyproject.toml.
+RUN /opt/modelrollout/bin/pip install --no-cache-dir . \
+    && /opt/modelrollout/bin/modelrollout --help
+
+FROM ${PYTHON_IMAGE}
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="modelrollout" \
+      org.opencontainers.image.description="Kubernetes operator that optimizes ML models, schedules them on the right node pool and canaries new versions on Prometheus SLOs." \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.base.name="${PYTHON_IMAGE}"
+# A fixed, unprivileged uid/gid: the Deployment's securityContext names the same ones.
+RUN groupadd --system --gid 10001 modelrollout \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+       --shell /usr/sbin/nologin modelrollout
+COPY --from=build /opt/modelrollout /opt/modelrollout
+ENV PATH=/opt/modelrollout/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+USER 10001:10001
+# 8080: operator metrics and the inference server; 8081: the operator's liveness probe.
+EXPOSE 8080 8081
+ENTRYPOINT ["modelrollout"]
+CMD ["operator"]

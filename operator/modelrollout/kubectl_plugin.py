@@ -1,0 +1,102 @@
+"""`kubectl modelrollout`: status, history and day-2 controls of ModelDeployments.
+
+kubectl finds the plugin as `kubectl-modelrollout` on PATH (installed with the
+package). It reads the current kubeconfig like kubectl does; `--kubeconfig`,
+`--context` and `-n/--namespace` override it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import sys
+from collections.abc import Callable
+from typing import Any, cast
+
+from kubernetes import client, config
+from kubernetes.client import exceptions
+
+from modelrollout import names
+from modelrollout.plugin import controls, rendering
+
+USAGE_COMMANDS = ("status", "history", *controls.COMMANDS)
+# The kubeconfig loaders carry no annotations in some client versions.
+_load_kube_config: Callable[..., None] = config.load_kube_config
+_list_contexts: Callable[..., tuple[Any, Any]] = config.list_kube_config_contexts
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kubectl modelrollout", description="Status, history and day-2 controls of ModelDeployments."
+    )
+    parser.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
+    parser.add_argument("--context", help="kubeconfig context to use")
+    parser.add_argument("-n", "--namespace", help="namespace (default: the context's, else 'default')")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    helps = {
+        "status": "phase, versions, steps with the current one marked, last measurements, conditions",
+        "history": "past rollouts and their outcomes",
+        "promote": "skip the remaining steps and promote the canary now",
+        "abort": "roll back to stable now",
+        "retry": "retry a rolled-back or failed version",
+        "pause": "hold the rollout at its current step",
+        "resume": "let a paused rollout go on",
+    }
+    for name in USAGE_COMMANDS:
+        sub = commands.add_parser(name, help=helps[name])
+        sub.add_argument("name", help="ModelDeployment name")
+    return parser
+
+
+def _namespace(args: argparse.Namespace) -> str:
+    if args.namespace:
+        return str(args.namespace)
+    try:
+        _, active = _list_contexts(config_file=args.kubeconfig)
+    except (config.ConfigException, OSError):
+        return "default"
+    namespace = (active or {}).get("context", {}).get("namespace")
+    return str(namespace) if namespace else "default"
+
+
+def _get(api: client.CustomObjectsApi, namespace: str, name: str) -> dict[str, Any]:
+    obj = api.get_namespaced_custom_object(names.GROUP, names.VERSION, namespace, names.PLURAL, name)
+    return cast(dict[str, Any], obj)
+
+
+def run(args: argparse.Namespace, api: client.CustomObjectsApi, now: datetime.datetime) -> str:
+    """Carry out one command; returns what to print."""
+    namespace = _namespace(args)
+    obj = _get(api, namespace, args.name)
+    if args.command == "status":
+        return rendering.render_status(obj, now)
+    if args.command == "history":
+        return rendering.render_history(obj, now)
+    patch = controls.patch_for(args.command, obj["metadata"].get("annotations"), now)
+    if not patch:
+        return f"{names.KIND} {namespace}/{args.name}: nothing to {args.command}\n"
+    api.patch_namespaced_custom_object(
+        names.GROUP, names.VERSION, namespace, names.PLURAL, args.name, patch, _content_type=controls.CONTENT_TYPE
+    )
+    return f"{names.KIND} {namespace}/{args.name}: {args.command} requested\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        _load_kube_config(config_file=args.kubeconfig, context=args.context)
+    except (config.ConfigException, OSError) as error:
+        print(f"kubectl modelrollout: cannot load kubeconfig: {error}", file=sys.stderr)
+        return 1
+    api = client.CustomObjectsApi()
+    try:
+        sys.stdout.write(run(args, api, datetime.datetime.now(datetime.UTC)))
+    except exceptions.ApiException as error:
+        reason = "not found" if error.status == 404 else f"{error.status} {error.reason}"
+        print(f"kubectl modelrollout: {names.KIND} {args.name}: {reason}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
