@@ -9,9 +9,10 @@ from typing import Any, Final
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from modelrollout import names
 from modelrollout.pools import profiles
 
-ENV_CONFIG: Final = "MODELROLLOUT_CONFIG"
+ENV_CONFIG: Final = names.ENV_CONFIG
 
 
 class OperatorSettings(BaseModel):

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 import os
+import socket
 
+from modelrollout import names
 from modelrollout.settings import ENV_CONFIG
 
 
@@ -43,6 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     registration.configure(load(args.config), args.kubeconfig)
     if args.metrics_port:
         start_http_server(args.metrics_port, addr=args.host, registry=telemetry.REGISTRY)
+    # Replicas of one peering need distinct priorities, or Kopf pauses all of them; the
+    # pod name (downward API) makes one per replica, stable across restarts of the pod.
+    identity = os.environ.get(names.ENV_POD_NAME) or socket.gethostname()
+    priority = int(hashlib.sha256(identity.encode()).hexdigest()[:6], 16)
     liveness = f"http://{args.host}:{args.liveness_port}/healthz" if args.liveness_port else None
     kopf.run(
         standalone=args.peering is None,
@@ -50,5 +57,6 @@ def main(argv: list[str] | None = None) -> int:
         namespaces=args.namespace or [],
         clusterwide=not args.namespace,
         liveness_endpoint=liveness,
+        priority=priority,
     )
     return 0

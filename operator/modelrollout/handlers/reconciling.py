@@ -137,9 +137,13 @@ def reconcile(
     changes = _status_changes(old_status, new_status)
     if changes:
         write_status(changes)
-    telemetry.record_status(namespace, name, decision.status, now)
+    slo_names = [c.name for c in verdicts.checks_for(analysis)] if analysis is not None else []
+    telemetry.start(namespace, name, slo_names)
+    telemetry.record_status(namespace, name, decision.status, now, durations.parse(spec.rollout.progress_deadline))
     telemetry.record_verdicts(namespace, name, decision.verdicts)
     if status.phase is Phase.OPTIMIZING and decision.status.phase is not Phase.OPTIMIZING:
+        succeeded = decision.status.phase is not Phase.FAILED
+        telemetry.OPTIMIZATIONS.labels(namespace, name, "succeeded" if succeeded else "failed").inc()
         report = job.report
         if report is not None and report.durationSeconds is not None:
             telemetry.OPTIMIZATION.labels(namespace, name).observe(report.durationSeconds)

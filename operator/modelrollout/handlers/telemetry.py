@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from modelrollout import names
 from modelrollout.api.v1alpha1 import ModelDeploymentStatus, Phase
+from modelrollout.rollout.machine import IN_PROGRESS
 from modelrollout.rollout.verdicts import Verdict
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -45,12 +46,42 @@ RECONCILE = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
     registry=REGISTRY,
 )
+OPTIMIZATIONS = Counter(
+    names.METRIC_OPTIMIZATIONS.removesuffix("_total"),
+    "Finished optimization Jobs by result (succeeded, failed).",
+    [*LABELS, "result"],
+    registry=REGISTRY,
+)
+ROLLOUT_SECONDS = Gauge(
+    names.METRIC_ROLLOUT_DURATION,
+    "Seconds since the current rollout began (0 when none runs).",
+    LABELS,
+    registry=REGISTRY,
+)
+PROGRESS_DEADLINE = Gauge(
+    names.METRIC_PROGRESS_DEADLINE, "The rollout's progress deadline in seconds.", LABELS, registry=REGISTRY
+)
 PHASE_SECONDS = Gauge(
     names.METRIC_PHASE_SECONDS, "Seconds spent in the current phase so far.", [*LABELS, "phase"], registry=REGISTRY
 )
 
 
-def record_status(namespace: str, name: str, status: ModelDeploymentStatus, now: datetime) -> None:
+def start(namespace: str, name: str, slos: Sequence[str]) -> None:
+    """Every counter series at zero from the first pass, so increase() sees the first event."""
+    for slo in slos:
+        for result in names.CHECK_RESULTS:
+            CHECKS.labels(namespace, name, slo, result)
+    for result in names.OPTIMIZATION_RESULTS:
+        OPTIMIZATIONS.labels(namespace, name, result)
+
+
+def record_status(
+    namespace: str, name: str, status: ModelDeploymentStatus, now: datetime, deadline_seconds: float
+) -> None:
+    in_progress = status.phase in IN_PROGRESS and status.rollout_started_at is not None
+    started = status.rollout_started_at
+    ROLLOUT_SECONDS.labels(namespace, name).set((now - started).total_seconds() if in_progress and started else 0)
+    PROGRESS_DEADLINE.labels(namespace, name).set(deadline_seconds)
     for phase in Phase:
         current = phase is status.phase
         PHASE.labels(namespace, name, phase.value).set(1 if current else 0)
@@ -68,6 +99,9 @@ def record_verdicts(namespace: str, name: str, verdicts: Sequence[Verdict]) -> N
 
 def forget(namespace: str, name: str) -> None:
     """Drop a deleted ModelDeployment's series so alerts do not fire on ghosts."""
+    for gauge in (ROLLOUT_SECONDS, PROGRESS_DEADLINE):
+        with contextlib.suppress(KeyError):
+            gauge.remove(namespace, name)
     for metric in (PHASE, PHASE_SECONDS):
         for phase in Phase:
             with contextlib.suppress(KeyError):
