@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import re
+import socket
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -24,10 +25,12 @@ def test_locate_plain_paths_and_file_uris(tmp_path: Path) -> None:
 
 
 def test_locate_other_schemes_goes_through_storage(tmp_path: Path) -> None:
-    if importlib.util.find_spec("modelrollout.storage") is not None:
-        pytest.skip("modelrollout.storage is present; its own tests cover fetching")
-    with pytest.raises(artifacts.ArtifactError, match=r"s3:// needs modelrollout\.storage"):
-        artifacts.locate("s3://bucket/model.onnx", tmp_path)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again before the fetch: nothing listens there
+    uri = f"http://127.0.0.1:{port}/model.onnx"
+    with pytest.raises(artifacts.ArtifactError, match=re.escape(uri)):
+        artifacts.locate(uri, tmp_path)
 
 
 def test_model_file(tmp_path: Path) -> None:

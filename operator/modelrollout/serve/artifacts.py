@@ -2,14 +2,15 @@
 
 `locate` is the one place that turns a model URI into a local path. Local paths and
 file:// are handled here; other schemes (s3://, pvc://, http(s)://, models:/) go
-through `modelrollout.storage.fetch`, imported only when such a URI is asked for.
+through `modelrollout.storage.fetch`.
 """
 
 from __future__ import annotations
 
-import importlib
 import urllib.parse
 from pathlib import Path
+
+from modelrollout import storage
 
 ONNX_FILE = "model.onnx"
 OPENVINO_FILE = "model.xml"
@@ -27,13 +28,9 @@ def locate(uri: str, dest_dir: Path) -> Path:
     if parsed.scheme == "file":
         return Path(urllib.parse.unquote(parsed.netloc + parsed.path))
     try:
-        storage = importlib.import_module("modelrollout.storage")
-    except ModuleNotFoundError as error:
-        raise ArtifactError(
-            f"model URI {uri!r}: scheme {parsed.scheme}:// needs modelrollout.storage, which is not installed ({error})"
-        ) from None
-    fetched: Path = storage.fetch(uri, dest_dir)
-    return Path(fetched)
+        return storage.fetch(uri, dest_dir)
+    except storage.StorageError as error:
+        raise ArtifactError(str(error)) from None
 
 
 def model_file(path: Path) -> Path:
