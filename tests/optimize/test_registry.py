@@ -104,3 +104,18 @@ def test_cpu_flags_reads_cpuinfo(tmp_path: pathlib.Path) -> None:
 def test_device_for(accelerator: registry.Accelerator, ort: str, ov: str) -> None:
     assert registry.device_for(accelerator, api.Runtime.ONNXRUNTIME) == ort
     assert registry.device_for(accelerator, api.Runtime.OPENVINO) == ov
+
+
+@pytest.mark.parametrize(
+    ("text", "runtime", "expected"),
+    [
+        (None, api.Runtime.ONNXRUNTIME, None),
+        ("", api.Runtime.OPENVINO, None),
+        ("CPU", api.Runtime.OPENVINO, "CPU"),
+        ("onnxruntime=CUDA,openvino=GPU", api.Runtime.ONNXRUNTIME, "CUDA"),
+        ("onnxruntime=CUDA,openvino=GPU", api.Runtime.OPENVINO, "GPU"),
+        ("onnxruntime=CUDA", api.Runtime.OPENVINO, None),
+    ],
+)
+def test_device_override(text: str | None, runtime: api.Runtime, expected: str | None) -> None:
+    assert registry.device_override(text, runtime) == expected

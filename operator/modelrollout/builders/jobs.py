@@ -21,7 +21,7 @@ def artifact_key(owner: common.Owner, version: str, revision: str) -> str:
 
 
 def optimize_args(
-    owner: common.Owner, spec: ModelDeploymentSpec, revision: str, settings: OperatorSettings
+    owner: common.Owner, spec: ModelDeploymentSpec, revision: str, profile: Profile, settings: OperatorSettings
 ) -> list[str]:
     model, opt = spec.model, spec.optimization
     args = [
@@ -35,6 +35,8 @@ def optimize_args(
         "--benchmark-batch", str(opt.benchmark_batch),
         "--artifact-store", settings.artifact_store,
         "--artifact-key", artifact_key(owner, model.version, revision),
+        # Measured on the device it will serve on: the pool profile's, per runtime.
+        "--device", ",".join(f"{runtime}={device}" for runtime, device in sorted(profile.devices.items())),
     ]  # fmt: skip
     args += [
         "--candidates",
@@ -60,7 +62,7 @@ def optimization_job(
         "image": settings.image,
         "imagePullPolicy": settings.image_pull_policy,
         "command": ["modelrollout", "optimize"],
-        "args": optimize_args(owner, spec, revision, settings),
+        "args": optimize_args(owner, spec, revision, profile, settings),
         "terminationMessagePath": names.TERMINATION_MESSAGE_PATH,
         # The report is the message; logs stand in only if the process died before writing it.
         "terminationMessagePolicy": "FallbackToLogsOnError",

@@ -149,7 +149,8 @@ def _check_format(source: pathlib.Path, fmt: str) -> None:
 
 
 def _device(s: settings.Settings, spec: api.CandidateSpec) -> str:
-    return s.device or registry.device_for(s.accelerator, spec.runtime)
+    chosen = registry.device_override(s.device, spec.runtime)
+    return chosen or registry.device_for(s.accelerator, spec.runtime)
 
 
 def _fetch_data(uri: str, dest: pathlib.Path, what: str) -> pathlib.Path:

@@ -38,17 +38,23 @@ class Bed:
         pools: Sequence[str] | None = None,
         work_dir: Path | None = None,
         tick_seconds: float = 1.0,
-        operator_kubeconfig: Callable[[controlplane.ControlPlane], Path] | None = None,
+        rbac: Path | None = None,
+        plane: controlplane.ControlPlane | None = None,
+        prometheus_server: prometheus.Prometheus | None = None,
+        process_kubelet: kubelet.ProcessKubelet | None = None,
     ) -> None:
+        """Components passed in are used as they are (and left running); the rest are started.
+
+        `rbac`: a kustomize folder with the operator's ServiceAccount and ClusterRole;
+        when given, the operator runs with that account's token, so RBAC is enforced.
+        """
         self._own_dir = work_dir is None
         self.work_dir = work_dir or Path(tempfile.mkdtemp(prefix="modelrollout-bed-"))
         self.pools = pools
         self.tick_seconds = tick_seconds
-        self.operator_kubeconfig = operator_kubeconfig
+        self.rbac = rbac
         self._stack = contextlib.ExitStack()
-        self.plane: controlplane.ControlPlane
-        self.prometheus: prometheus.Prometheus
-        self.kubelet: kubelet.ProcessKubelet
+        self._given = (plane, prometheus_server, process_kubelet)
         self.operator: OperatorProcess
         self.kubectl: kubectl_cli.Kubectl
         self.custom: client.CustomObjectsApi
@@ -69,12 +75,16 @@ class Bed:
         self.stop()
 
     def start(self) -> None:
-        bins = binaries.build_control_plane()
-        self.plane = self._stack.enter_context(
-            controlplane.ControlPlane(bins, pools=self.pools, process_pods=True, work_dir=self.work_dir / "cluster")
+        plane, server, running = self._given
+        self.plane = plane or self._stack.enter_context(
+            controlplane.ControlPlane(
+                binaries.build_control_plane(), pools=self.pools, process_pods=True, work_dir=self.work_dir / "cluster"
+            )
         )
-        self.prometheus = self._stack.enter_context(prometheus.Prometheus(work_dir=self.work_dir / "prometheus"))
-        self.kubelet = self._stack.enter_context(
+        self.prometheus = server or self._stack.enter_context(
+            prometheus.Prometheus(work_dir=self.work_dir / "prometheus")
+        )
+        self.kubelet = running or self._stack.enter_context(
             kubelet.ProcessKubelet(
                 self.plane.api_client(), prometheus_server=self.prometheus, work_dir=self.work_dir / "pods"
             )
@@ -86,7 +96,13 @@ class Bed:
         self.kubectl("wait", "--for=condition=Established", f"crd/{names.CRD_NAME}", "--timeout=60s")
         self.custom = client.CustomObjectsApi(self.plane.api_client())
         self.artifacts.mkdir(parents=True, exist_ok=True)
-        kubeconfig = self.operator_kubeconfig(self.plane) if self.operator_kubeconfig else self.plane.kubeconfig_path
+        kubeconfig = self.plane.kubeconfig_path
+        if self.rbac is not None:
+            applied = yaml.safe_load_all(self.kubectl("kustomize", str(self.rbac)))
+            account = next(d for d in applied if d and d["kind"] == "ServiceAccount")["metadata"]
+            self.kubectl.run("create", "namespace", account["namespace"], check=False)
+            self.kubectl("apply", "-k", str(self.rbac))
+            kubeconfig = self.plane.service_account_kubeconfig(account["namespace"], account["name"])
         self.operator = OperatorProcess(
             self.work_dir,
             kubeconfig,

@@ -103,6 +103,16 @@ def device_for(accelerator: Accelerator, runtime: api.Runtime) -> str:
     }[accelerator]
 
 
+def device_override(text: str | None, runtime: api.Runtime) -> str | None:
+    """The device `--device` names for a runtime: "CPU" for all, or "onnxruntime=CUDA,openvino=CPU"."""
+    if not text:
+        return None
+    if "=" not in text:
+        return text
+    pairs = dict(part.split("=", 1) for part in text.split(",") if "=" in part)
+    return pairs.get(runtime.value)
+
+
 VNNI_FLAGS: Final = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
 
 

@@ -1,4 +1,4 @@
-"""Repository-wide pytest settings.
+"""A pytest plugin loaded for every run (pyproject addopts: -p tests.no_skips).
 
 With MODELROLLOUT_NO_SKIPS=1 (set by .ci/run) a skipped test fails the run: a test that
 skips because a server or binary is missing proves nothing, and CI installs them all.
