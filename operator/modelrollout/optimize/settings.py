@@ -70,7 +70,7 @@ _FLAGS: list[tuple[str, str, str | None, str]] = [
     ("--termination-log", names.ENV_TERMINATION_LOG, names.TERMINATION_MESSAGE_PATH,
      "Where the compact report goes."),
     ("--work-dir", names.ENV_WORK_DIR, "", "Scratch directory; default a new temporary one."),
-    ("--device", names.ENV_DEVICE, "", "Device: CPU, CUDA, GPU or NPU for all runtimes, or onnxruntime=CUDA,openvino=GPU."),
+    ("--device", names.ENV_DEVICE, "", "CPU, CUDA, GPU or NPU; or per runtime: onnxruntime=CUDA,openvino=GPU."),
     ("--benchmark-batch", names.ENV_BENCHMARK_BATCH, "32", "Batch size for throughput."),
     ("--benchmark-seconds", names.ENV_BENCHMARK_SECONDS, "1.0", "Time per measurement."),
     ("--benchmark-iterations", names.ENV_BENCHMARK_ITERATIONS, "200", "Most runs per measurement."),
