@@ -20,6 +20,7 @@ from kubernetes import client
 
 from modelrollout import names
 from modelrollout.api import crds
+from modelrollout.pools import profiles
 from modelrollout.testbed import binaries, controlplane, kubelet, prometheus, traffic
 from modelrollout.testbed import kubectl as kubectl_cli
 from modelrollout.testbed.operators import OperatorProcess
@@ -92,7 +93,7 @@ class Bed:
         self.kubectl = kubectl_cli.Kubectl(self.plane.kubeconfig_path)
         crd_file = self.work_dir / "crd.yaml"
         crd_file.write_text(crds.render())
-        self.kubectl("apply", "--server-side", "-f", str(crd_file))
+        self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crd_file))
         self.kubectl("wait", "--for=condition=Established", f"crd/{names.CRD_NAME}", "--timeout=60s")
         self.custom = client.CustomObjectsApi(self.plane.api_client())
         self.artifacts.mkdir(parents=True, exist_ok=True)
@@ -110,6 +111,7 @@ class Bed:
                 "image": "modelrollout:dev",
                 "artifactStore": self.artifacts.as_uri(),
                 "tickSeconds": self.tick_seconds,
+                "pools": simulated_pools(),
             },
         )
         self.operator.start()
@@ -184,6 +186,22 @@ class Bed:
         )
         items.sort(key=lambda e: e.last_timestamp or e.event_time or e.metadata.creation_timestamp)
         return [(e.type, e.reason, e.message) for e in items]
+
+
+def simulated_pools() -> dict[str, Any]:
+    """The default pool profiles with every device set to CPU.
+
+    KWOK nodes have no GPU or NPU behind their extended resources, and the pods run as
+    processes on this machine; the profiles still place pods on the right nodes with
+    the right requests and tolerations, which is what the test bed checks.
+    """
+    return {
+        name: {
+            **profile.model_dump(by_alias=True, exclude={"name"}),
+            "devices": {"onnxruntime": "CPU", "openvino": "CPU"},
+        }
+        for name, profile in profiles.defaults().items()
+    }
 
 
 def settled(body: Body) -> bool:

@@ -1,0 +1,311 @@
+"""The product end to end: the operator, as its own process under its own ServiceAccount,
+rolls real inference servers out on the real control plane, judged by a real Prometheus.
+
+The process kubelet runs the optimization Jobs and the inference servers the cluster
+schedules; clients send requests with feedback through the Service's ready endpoints,
+so the replica split the operator sets is the traffic split the servers see.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from modelrollout import names
+from modelrollout.testbed import bed as beds
+from modelrollout.testbed import controlplane, kubelet, models, nodes, prometheus, samples
+
+pytestmark = pytest.mark.e2e
+
+REPO = Path(__file__).resolve().parents[1]
+NAME = "clf"
+Body = dict[str, Any]
+
+
+@pytest.fixture(scope="module")
+def bed(
+    control_plane: controlplane.ControlPlane,
+    prometheus_server: prometheus.Prometheus,
+    process_kubelet: kubelet.ProcessKubelet,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[beds.Bed]:
+    with beds.Bed(
+        work_dir=tmp_path_factory.mktemp("bed"),
+        rbac=REPO / "manifests" / "rbac",
+        plane=control_plane,
+        prometheus_server=prometheus_server,
+        process_kubelet=process_kubelet,
+    ) as running:
+        yield running
+    log = running.operator.log_path.read_text(errors="replace")
+    refused = [line for line in log.splitlines() if "forbidden" in line and "system:serviceaccount" in line]
+    assert refused == [], f"the operator was refused by RBAC: {refused[:3]}"
+
+
+def model(tmp_path: Path, version: str, **knobs: int) -> str:
+    return models.classifier(tmp_path / version / "model.onnx", **knobs).as_uri()
+
+
+def apply(bed: beds.Bed, namespace: str, version: str, uri: str, **options: Any) -> None:
+    options.setdefault("prometheus_url", bed.prometheus.url)
+    bed.apply(samples.model_deployment(NAME, namespace, version, uri, **options))
+
+
+def reach(
+    bed: beds.Bed,
+    namespace: str,
+    phase: str,
+    *,
+    stable: str | None = None,
+    timeout: float = 240,
+    watch: Callable[[Body], None] | None = None,
+) -> Body:
+    def done(body: Body) -> bool:
+        status = body.get("status", {})
+        return (
+            beds.settled(body)
+            and beds.phase(body) == phase
+            and (stable is None or status.get("stableVersion") == stable)
+        )
+
+    return bed.wait(namespace, NAME, done, timeout=timeout, what=f"{phase} (stable {stable})", on_poll=watch)
+
+
+def first_version(bed: beds.Bed, namespace: str, tmp_path: Path, **options: Any) -> Body:
+    apply(bed, namespace, "1", model(tmp_path, "1", work=40), **options)
+    return reach(bed, namespace, "Succeeded", stable="1")
+
+
+def reasons(bed: beds.Bed, namespace: str) -> list[str]:
+    return [reason for _, reason, _ in bed.events(namespace, NAME)]
+
+
+def deployment(bed: beds.Bed, namespace: str, role: str) -> client.V1Deployment | None:
+    apps = client.AppsV1Api(bed.plane.api_client())
+    try:
+        return apps.read_namespaced_deployment(f"{NAME}-{role}", namespace)
+    except client.exceptions.ApiException as error:
+        if error.status == 404:
+            return None
+        raise
+
+
+def pods_of(bed: beds.Bed, namespace: str, selector: str) -> list[client.V1Pod]:
+    return list(client.CoreV1Api(bed.plane.api_client()).list_namespaced_pod(namespace, label_selector=selector).items)
+
+
+def test_a_good_version_is_promoted_through_every_step(bed: beds.Bed, namespace: str, tmp_path: Path) -> None:
+    first_version(bed, namespace, tmp_path)
+    weights: list[int] = []
+
+    def track(body: Body) -> None:
+        weight = body.get("status", {}).get("canaryWeight", 0)
+        if beds.phase(body) == "Canary" and (not weights or weights[-1] != weight):
+            weights.append(weight)
+
+    with bed.traffic(namespace, NAME, "classifier", rate=20) as load:
+        apply(bed, namespace, "2", model(tmp_path, "2", work=40))
+        body = reach(bed, namespace, "Succeeded", stable="2", watch=track)
+    status = body["status"]
+    assert weights == [50, 100]
+    assert status["history"][-1]["outcome"] == "Promoted" and status["history"][-1]["version"] == "2"
+    assert [m["result"] for m in status["analysis"]["measurements"] if m["check"] == "overall"][-1] == "pass"
+    assert {"StepStarted", "Promoting", "Promoted"} <= set(reasons(bed, namespace))
+    assert beds.condition(body, "Ready")["status"] == "True"
+    assert deployment(bed, namespace, names.ROLE_CANARY) is None
+    stable = deployment(bed, namespace, names.ROLE_STABLE)
+    assert stable is not None and stable.spec.template.metadata.labels[names.LABEL_VERSION] == "2"
+    assert load.sent["2"] > 0 and load.sent["1"] > 0
+    assert sum(load.failed.values()) <= 0.02 * sum(load.sent.values())
+    metrics = bed.operator.metrics()
+    assert (
+        f'{names.METRIC_ANALYSIS_CHECKS}{{name="{NAME}",namespace="{namespace}",result="pass",slo="latency"}}'
+        in metrics
+    )
+
+
+def test_a_three_times_slower_canary_is_rolled_back(
+    bed: beds.Bed, namespace: str, tmp_path: Path, record_property: Callable[[str, object], None]
+) -> None:
+    first_version(bed, namespace, tmp_path)
+    marks: dict[str, float] = {}
+
+    def track(body: Body) -> None:
+        if "first_scrape" not in marks:
+            served = bed.prometheus.query(f'sum({names.METRIC_REQUESTS}{{namespace="{namespace}", version="2"}})')
+            if served and float(served[0]["value"][1]) > 0:
+                marks["first_scrape"] = time.monotonic()
+
+    with bed.traffic(namespace, NAME, "classifier", rate=20):
+        apply(bed, namespace, "2", model(tmp_path, "2", work=120))
+        body = reach(bed, namespace, "RolledBack", watch=track, timeout=300)
+        deadline = time.monotonic() + 60
+        while any(version == "2" for version, _ in bed.endpoints(namespace, NAME)):
+            assert time.monotonic() < deadline, "the canary kept serving after the rollback"
+            time.sleep(0.2)
+        marks["back_on_stable"] = time.monotonic()
+    seconds = marks["back_on_stable"] - marks["first_scrape"]
+    record_property("time_to_rollback_seconds", round(seconds, 1))
+    print(f"\ntime from the canary's first scrape to all traffic on stable: {seconds:.1f}s")
+    status = body["status"]
+    assert status["stableVersion"] == "1" and status["canaryWeight"] == 0
+    assert "latency" in status["message"]
+    assert beds.condition(body, "Degraded")["status"] == "True"
+    assert status["targetRevision"] in status["rolledBackRevisions"]
+    assert "RolledBack" in reasons(bed, namespace)
+    assert deployment(bed, namespace, names.ROLE_CANARY) is None
+    assert f'{names.METRIC_ROLLBACKS}{{name="{NAME}",namespace="{namespace}",reason="AnalysisFailed"}} 1.0' in (
+        bed.operator.metrics()
+    )
+    # Argo CD self-heal re-applies the same spec: nothing is retried, no new Job appears.
+    jobs = client.BatchV1Api(bed.plane.api_client()).list_namespaced_job(namespace).items
+    apply(bed, namespace, "2", model(tmp_path, "2", work=120))
+    generation = bed.get(namespace, NAME)["metadata"]["generation"]
+    again = reach(bed, namespace, "RolledBack", timeout=30)
+    assert again["metadata"]["generation"] == generation
+    assert len(client.BatchV1Api(bed.plane.api_client()).list_namespaced_job(namespace).items) == len(jobs)
+
+
+def test_a_canary_with_lower_online_accuracy_is_rolled_back(bed: beds.Bed, namespace: str, tmp_path: Path) -> None:
+    first_version(bed, namespace, tmp_path)
+    with bed.traffic(namespace, NAME, "classifier", rate=20):
+        apply(bed, namespace, "2", model(tmp_path, "2", work=40, swapped=8))
+        body = reach(bed, namespace, "RolledBack", timeout=300)
+    status = body["status"]
+    assert status["stableVersion"] == "1"
+    failed = [m for m in status["analysis"]["measurements"] if m["result"] == "fail"]
+    assert failed and {m["check"] for m in failed} == {"accuracy"}
+    assert all(m["value"] < 0.9 for m in failed)
+
+
+def test_prometheus_down_pauses_and_never_promotes_then_resumes(
+    bed: beds.Bed, namespace: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # A Prometheus of this test's own that reads the same targets, so stopping it
+    # leaves the other tests' Prometheus alone.
+    work = tmp_path_factory.mktemp("prometheus")
+    (work / "targets").symlink_to(bed.prometheus.targets_dir, target_is_directory=True)
+    own = prometheus.Prometheus(work_dir=work)
+    own.start()
+    try:
+        steps = [{"weight": 50, "pause": "20s"}, {"weight": 100, "pause": "2s"}]
+        first_version(bed, namespace, tmp_path, prometheus_url=own.url, steps=steps)
+        with bed.traffic(namespace, NAME, "classifier", rate=20):
+            apply(bed, namespace, "2", model(tmp_path, "2", work=40), prometheus_url=own.url, steps=steps)
+            reach(bed, namespace, "Canary")
+            own.stop()
+            paused = bed.wait(
+                namespace,
+                NAME,
+                lambda b: b.get("status", {}).get("pauseReason") == "AnalysisInconclusive",
+                timeout=60,
+                what="paused for lack of verdicts",
+            )
+            assert beds.phase(paused) == "Paused"
+            assert "Prometheus errors" in paused["status"]["message"]
+            # Longer than the step's pause: a step with no verdict must not advance.
+            started = time.monotonic()
+            while time.monotonic() - started < 25:
+                status = bed.get(namespace, NAME)["status"]
+                assert status["phase"] == "Paused" and status["currentStep"] == 0, status["message"]
+                time.sleep(1)
+            errors = [m for m in status["analysis"]["measurements"] if m["result"] == "error"]
+            assert errors and "Prometheus" not in errors[0]["check"]
+            own.start()
+            body = reach(bed, namespace, "Succeeded", stable="2", timeout=240)
+    finally:
+        own.stop()
+    assert "Resumed" in reasons(bed, namespace)
+    assert body["status"]["history"][-1]["outcome"] == "Promoted"
+
+
+def test_gpu_pool_gets_the_job_and_the_pods_with_requests_and_tolerations(
+    bed: beds.Bed, namespace: str, tmp_path: Path
+) -> None:
+    first_version(bed, namespace, tmp_path, accelerator="nvidia-gpu")
+    job_pods = pods_of(bed, namespace, f"{names.LABEL_COMPONENT}={names.COMPONENT_OPTIMIZER}")
+    server_pods = pods_of(bed, namespace, f"{names.LABEL_COMPONENT}={names.COMPONENT_SERVER}")
+    assert job_pods and len(server_pods) == 2
+    for pod in [*job_pods, *server_pods]:
+        assert pod.spec.node_name.startswith("nvidia-gpu-"), pod.spec.node_name
+        container = pod.spec.containers[0]
+        assert container.resources.limits["nvidia.com/gpu"] == "1"
+        assert container.resources.requests["nvidia.com/gpu"] == "1"
+        assert any(t.key == "nvidia.com/gpu" and t.effect == "NoSchedule" for t in pod.spec.tolerations)
+
+
+def test_npu_without_an_npu_node_waits_with_a_reason_then_proceeds(
+    bed: beds.Bed, namespace: str, tmp_path: Path
+) -> None:
+    core = client.CoreV1Api(bed.plane.api_client())
+    npu_pool = nodes.select(nodes.load_pools(), ["npu"])
+    manifests = nodes.node_manifests(npu_pool, names.LABEL_NODE_POOL)
+    for manifest in manifests:
+        core.delete_node(manifest["metadata"]["name"])
+    try:
+        apply(bed, namespace, "1", model(tmp_path, "1", work=40), accelerator="npu")
+        body = bed.wait(
+            namespace,
+            NAME,
+            lambda b: beds.condition(b, "Schedulable").get("reason") == "NoNodeForPool",
+            timeout=60,
+            what="Schedulable=False",
+        )
+        assert beds.phase(body) == "Optimizing"
+        assert "npu.intel.com/accel" in beds.condition(body, "Schedulable")["message"]
+        assert "npu.intel.com/accel" in body["status"]["message"]
+        assert "NoNodeForPool" in reasons(bed, namespace)
+    finally:
+        nodes.create_nodes(core, manifests)
+        nodes.wait_ready(core, [m["metadata"]["name"] for m in manifests])
+    body = reach(bed, namespace, "Succeeded", stable="1")
+    assert beds.condition(body, "Schedulable")["status"] == "True"
+
+
+def test_a_broken_model_stops_the_rollout_and_stable_keeps_serving(
+    bed: beds.Bed, namespace: str, tmp_path: Path
+) -> None:
+    first_version(bed, namespace, tmp_path)
+    broken = tmp_path / "2" / "model.onnx"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"\x08\x07this is not a protobuf" * 50)
+    with bed.traffic(namespace, NAME, "classifier", rate=20) as load:
+        apply(bed, namespace, "2", broken.as_uri())
+        body = reach(bed, namespace, "Failed", timeout=180)
+        served_before = load.sent["1"]
+        deadline = time.monotonic() + 30
+        while load.sent["1"] < served_before + 20:
+            assert time.monotonic() < deadline, "stable stopped serving after the failed optimization"
+            time.sleep(0.2)
+    status = body["status"]
+    assert status["optimization"]["succeeded"] is False
+    assert "model" in status["optimization"]["reason"].lower()
+    assert status["stableVersion"] == "1" and beds.condition(body, "Optimized")["reason"] == "OptimizationFailed"
+    assert load.failed["1"] == 0
+    assert deployment(bed, namespace, names.ROLE_CANARY) is None
+
+
+def test_an_operator_killed_mid_canary_finishes_the_rollout_after_restart(
+    bed: beds.Bed, namespace: str, tmp_path: Path
+) -> None:
+    steps = [{"weight": 50, "pause": "15s"}, {"weight": 100, "pause": "2s"}]
+    first_version(bed, namespace, tmp_path, steps=steps)
+    with bed.traffic(namespace, NAME, "classifier", rate=20):
+        apply(bed, namespace, "2", model(tmp_path, "2", work=40), steps=steps)
+        before = reach(bed, namespace, "Canary")
+        bed.operator.kill()
+        # While it is down nothing moves: the canary keeps its share, status stays put.
+        assert bed.get(namespace, NAME)["status"]["currentStep"] == before["status"]["currentStep"]
+        bed.operator.start()
+        body = reach(bed, namespace, "Succeeded", stable="2")
+    status = body["status"]
+    promoted = [h for h in status["history"] if h["version"] == "2"]
+    assert [h["outcome"] for h in promoted] == ["Promoted"]
+    optimizer_jobs = client.BatchV1Api(bed.plane.api_client()).list_namespaced_job(namespace).items
+    assert len(optimizer_jobs) == 2  # one per version, none created twice
+    assert reasons(bed, namespace).count("Promoted") == 1
