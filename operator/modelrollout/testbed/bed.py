@@ -197,7 +197,7 @@ def simulated_pools() -> dict[str, Any]:
     """
     return {
         name: {
-            **profile.model_dump(by_alias=True, exclude={"name"}),
+            **profile.model_dump(mode="json", by_alias=True, exclude={"name"}),
             "devices": {"onnxruntime": "CPU", "openvino": "CPU"},
         }
         for name, profile in profiles.defaults().items()
