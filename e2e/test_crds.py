@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tests import specs
 
 from modelrollout import names
 from modelrollout.testbed import kubectl as kubectl_cli
@@ -61,3 +62,24 @@ def test_invalid_object_is_refused_with_the_cel_message(kubectl: kubectl_cli.Kub
     assert refused.returncode != 0
     assert "weights must be strictly ascending" in refused.stderr, refused.stderr
     assert kubectl.run("get", "mdep", "-n", namespace, "bad", check=False).returncode != 0
+
+
+@pytest.mark.usefixtures("crds_installed")
+@pytest.mark.parametrize("case", specs.invalid_cases(), ids=lambda c: c.name)
+def test_every_invalid_spec_is_refused_by_the_api_server(
+    kubectl: kubectl_cli.Kubectl, namespace: str, case: specs.InvalidCase
+) -> None:
+    """The same table the pydantic models are tested with: the CRD catches each one first."""
+    body = {"apiVersion": names.API_VERSION, "kind": names.KIND, "metadata": {"name": case.name}, "spec": case.spec}
+    refused = kubectl.run("create", "-n", namespace, "-f", "-", input=yaml.safe_dump(body), check=False)
+    assert refused.returncode != 0, f"{case.name} was accepted"
+    assert case.message in refused.stderr, refused.stderr
+
+
+@pytest.mark.usefixtures("crds_installed")
+def test_defaults_are_filled_in_by_the_api_server(kubectl: kubectl_cli.Kubectl, namespace: str) -> None:
+    kubectl("apply", "-n", namespace, "-f", "-", input=model_deployment("defaults", [10, 100]))
+    spec = kubectl.json("get", "mdep", "defaults", "-n", namespace)["spec"]
+    assert spec["optimization"]["evaluation"] == {"metric": "cosine", "maxDrop": 0.01, "samples": 256}
+    assert spec["serving"]["replicas"] == 2 and spec["serving"]["accelerator"] == "cpu"
+    assert spec["rollout"]["traffic"]["router"] == "replicas"

@@ -248,7 +248,8 @@ def test_npu_without_an_npu_node_waits_with_a_reason_then_proceeds(
     for manifest in manifests:
         core.delete_node(manifest["metadata"]["name"])
     try:
-        apply(bed, namespace, "1", model(tmp_path, "1", work=40), accelerator="npu")
+        # One NPU node with one accelerator: one replica is what it can hold.
+        apply(bed, namespace, "1", model(tmp_path, "1", work=40), accelerator="npu", replicas=1)
         body = bed.wait(
             namespace,
             NAME,

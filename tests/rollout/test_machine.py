@@ -317,3 +317,16 @@ def test_analysis_due_waits_one_interval_after_the_step_starts() -> None:
     assert start is not None
     assert not machine.analysis_due(world.spec, world.status, start + timedelta(seconds=29))
     assert machine.analysis_due(world.spec, world.status, start + timedelta(seconds=30))
+
+
+def test_pods_the_scheduler_cannot_place_are_named_in_the_message() -> None:
+    world = World(spec_with())
+    world.run_until(Phase.DEPLOYING)
+    world.tick()
+    stuck = world.deployments[names.ROLE_STABLE]
+    world.deployments[names.ROLE_STABLE] = stuck.__class__(
+        stuck.version, stuck.revision, stuck.replicas, 1, pending_reason="0/6 nodes are available: 1 Insufficient npu"
+    )
+    decision = machine.decide(world.spec, world.status, world.observations())
+    assert decision.status.phase is Phase.DEPLOYING
+    assert decision.status.message == "deploying version 7: 1/4 ready (0/6 nodes are available: 1 Insufficient npu)"

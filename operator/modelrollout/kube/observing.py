@@ -49,7 +49,12 @@ def _terminated_messages(clients: Clients, namespace: str, job: str) -> list[tup
 
 
 def _pending_reason(clients: Clients, namespace: str, job: str) -> str:
-    pods = clients.core.list_namespaced_pod(namespace=namespace, label_selector=f"job-name={job}").items
+    return _unschedulable(clients, namespace, f"job-name={job}")
+
+
+def _unschedulable(clients: Clients, namespace: str, selector: str) -> str:
+    """The scheduler's message for the first pod it could not place, if any."""
+    pods = clients.core.list_namespaced_pod(namespace=namespace, label_selector=selector).items
     for pod in pods:
         for cond in (pod.status.conditions or []) if pod.status else []:
             if cond.type == "PodScheduled" and cond.status == "False" and cond.message:
@@ -91,12 +96,18 @@ def deployment_state(clients: Clients, namespace: str, name: str) -> DeploymentS
     total = (status.replicas or 0) if status else 0
     # Rolled out: the controller saw this template, every replica runs it, none of the old is left.
     updated = observed and updated_replicas >= desired and total <= desired
+    ready = ready if updated else min(ready, updated_replicas)
+    pending = ""
+    if ready < desired:
+        selector = ",".join(f"{k}={v}" for k, v in (dep.spec.selector.match_labels or {}).items())
+        pending = _unschedulable(clients, namespace, selector)
     return DeploymentState(
         version=labels.get(names.LABEL_VERSION, ""),
         revision=annotations.get(f"{names.GROUP}/revision", ""),
         replicas=desired,
-        ready=ready if updated else min(ready, updated_replicas),
+        ready=ready,
         updated=updated,
+        pending_reason=pending,
     )
 
 

@@ -50,7 +50,7 @@ from modelrollout.rollout.actions import (
     RemoveDeployment,
     SetTraffic,
 )
-from modelrollout.rollout.observations import JobPhase, Observations
+from modelrollout.rollout.observations import DeploymentState, JobPhase, Observations
 from modelrollout.rollout.revisions import revision_of
 from modelrollout.rollout.verdicts import Result, Verdict, overall
 
@@ -91,6 +91,11 @@ def decide(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, obs: Observ
     p.advance()
     p.finish()
     return Decision(status=p.s, actions=tuple(p.actions), verdicts=p.verdicts)
+
+
+def _why(observed: DeploymentState | None) -> str:
+    """The scheduler's reason when pods are stuck, so they never pend silently."""
+    return f" ({observed.pending_reason})" if observed is not None and observed.pending_reason else ""
 
 
 class _Pass:
@@ -321,7 +326,7 @@ class _Pass:
                 self.event("Deployed", f"version {ref.version} is stable ({replicas} replicas ready)")
             else:
                 ready = observed.ready if observed is not None else 0
-                self.update(message=f"deploying version {ref.version}: {ready}/{replicas} ready")
+                self.update(message=f"deploying version {ref.version}: {ready}/{replicas} ready{_why(observed)}")
             return
         _, canary_replicas = self.split(steps.weight_of(self.spec.rollout, 0))
         self.actions.append(EnsureDeployment(names.ROLE_STABLE, self.s.stable, self.spec.serving.replicas))
@@ -337,7 +342,7 @@ class _Pass:
             self.start_step(0)
         else:
             ready = observed.ready if observed is not None else 0
-            self.update(message=f"deploying canary {ref.version}: {ready}/{canary_replicas} ready")
+            self.update(message=f"deploying canary {ref.version}: {ready}/{canary_replicas} ready{_why(observed)}")
 
     def start_step(self, index: int) -> None:
         weight = steps.weight_of(self.spec.rollout, index)
@@ -493,7 +498,7 @@ class _Pass:
         observed = self.obs.stable
         if observed is None or observed.version != canary.version or not observed.updated or observed.ready < replicas:
             ready = observed.ready if observed is not None and observed.version == canary.version else 0
-            self.update(message=f"promoting version {canary.version}: stable {ready}/{replicas} ready")
+            self.update(message=f"promoting version {canary.version}: stable {ready}/{replicas} ready{_why(observed)}")
             return
         self.actions.append(SetTraffic(0))
         self.actions.append(RemoveDeployment(names.ROLE_CANARY))

@@ -33,6 +33,7 @@ class DeploymentState:
     replicas: int  # desired
     ready: int  # ready replicas of the current template
     updated: bool = True  # the controller has rolled out the current template
+    pending_reason: str = ""  # why a pod of it cannot be scheduled, from the scheduler
 
 
 @dataclass(frozen=True)

@@ -521,7 +521,9 @@ class ProcessKubelet:
                 for run in self._runs.values()
                 if run.port is not None and run.proc is not None and run.proc.poll() is None and not run.deleting
             ]
-        self.prometheus.set_targets(targets, source=TARGET_SOURCE)
+        # A pod still draining when the test bed shuts down may outlive Prometheus's folder.
+        with contextlib.suppress(FileNotFoundError):
+            self.prometheus.set_targets(targets, source=TARGET_SOURCE)
 
 
 def _terminate(proc: subprocess.Popen[bytes] | None, grace: float) -> None:
