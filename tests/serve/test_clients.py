@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import tritonclient.http as httpclient
+
 from conftest import StartServer, TinyModel
 
 
