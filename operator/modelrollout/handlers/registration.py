@@ -6,11 +6,14 @@ import logging
 from typing import Any
 
 import kopf
+from kubernetes.client.exceptions import ApiException
 
 from modelrollout import names
 from modelrollout.handlers import reconciling, telemetry
 from modelrollout.kube.clients import Clients
 from modelrollout.settings import OperatorSettings, load
+
+logger = logging.getLogger(__name__)
 
 # Set by `configure` before Kopf starts; module state because Kopf calls plain functions.
 _shell: reconciling.Shell | None = None
@@ -50,8 +53,14 @@ def reconcile(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
     def emit(type_: str, reason: str, message: str) -> None:
         kopf.event(body, type=type_, reason=reason, message=message[:1024])
 
-    reconcile_body = dict(body)
-    reconciling.reconcile(_shell, reconcile_body, write_status, emit)
+    try:
+        reconciling.reconcile(_shell, dict(body), write_status, emit)
+    except ApiException as error:
+        # One line, and the next tick tries again: e.g. a namespace being deleted refuses
+        # new children, which is no reason for a traceback every few seconds.
+        logger.warning(
+            "reconcile of %s/%s: %s", body.metadata.namespace, body.metadata.name, reconciling.describe_api_error(error)
+        )
 
 
 @kopf.on.delete(names.GROUP, names.VERSION, names.PLURAL, optional=True)
