@@ -56,6 +56,8 @@ def test_gpu_deployment_lands_on_the_gpu_pool() -> None:
     assert names.LABEL_VERSION not in dep["spec"]["selector"]["matchLabels"]
     assert dep["spec"]["template"]["metadata"]["labels"][names.LABEL_VERSION] == "7"
     assert pod["volumes"][1]["persistentVolumeClaim"]["claimName"] == "artifacts"
+    # A retired version drains: routers first stop sending, then in-flight requests finish.
+    assert container["lifecycle"]["preStop"]["sleep"]["seconds"] < pod["terminationGracePeriodSeconds"]
 
 
 def test_job_args_carry_the_spec() -> None:

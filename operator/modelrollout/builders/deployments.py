@@ -10,7 +10,8 @@ from modelrollout.builders import common, pods
 from modelrollout.pools.profiles import Profile
 from modelrollout.settings import OperatorSettings
 
-GRACE_SECONDS = 30
+PRE_STOP_SECONDS = 5
+GRACE_SECONDS = 30  # pre-stop sleep + the server's drain timeout, with room to spare
 
 
 def selector(owner: common.Owner, role: str) -> dict[str, str]:
@@ -56,6 +57,9 @@ def server_deployment(
             "periodSeconds": 10,
             "failureThreshold": 3,
         },
+        # Endpoints are removed while SIGTERM is sent; a short sleep first lets routers stop
+        # sending before the server stops accepting, then it drains what is in flight.
+        "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}},
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, *mounts],
         "securityContext": pods.CONTAINER_SECURITY,
     }
