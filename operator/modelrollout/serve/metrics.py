@@ -13,9 +13,13 @@ from prometheus_client import registry as prom_registry
 from modelrollout import names
 
 # From half a millisecond (a small model on CPU) to ten seconds (a large one, queued).
+# Roughly 25% apart from 0.5 ms to 10 s: canary analysis compares quantiles that
+# histogram_quantile interpolates inside one bucket, so a coarse ladder (10 ms, then
+# 25 ms) would turn a 10% difference into a 2.5x one.
 LATENCY_BUCKETS = (
-    0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.075,
-    0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0,
+    0.0005, 0.00075, 0.001, 0.00125, 0.0015, 0.002, 0.0025, 0.003, 0.004, 0.005, 0.006, 0.0075,
+    0.01, 0.0125, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.06, 0.075, 0.1, 0.125, 0.15, 0.2,
+    0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0,
 )  # fmt: skip
 
 # `_created` series double the scrape size and nothing here queries them.

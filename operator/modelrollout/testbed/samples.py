@@ -15,7 +15,7 @@ def model_deployment(
     *,
     prometheus_url: str,
     max_latency_ms: float = 200.0,
-    max_latency_ratio: float = 1.8,
+    max_latency_ratio: float = 2.0,
     min_accuracy: float = 0.9,
     replicas: int = 2,
     accelerator: str = "cpu",
@@ -52,8 +52,9 @@ def model_deployment(
                     "failureLimit": 2,
                     "inconclusiveLimit": 4,
                     "slos": {
-                        # Judged against stable, live: the bound follows the machine it runs on.
-                        "latency": {"quantile": 0.9, "maxMs": max_latency_ms, "maxRatioToStable": max_latency_ratio},
+                        # Judged against stable, live, so the bound follows the machine it runs
+                        # on; the median, because a small shared machine makes tails noisy.
+                        "latency": {"quantile": 0.5, "maxMs": max_latency_ms, "maxRatioToStable": max_latency_ratio},
                         "errorRate": {"max": 0.05},
                         "accuracy": {"min": min_accuracy, "minFeedback": 10},
                     },
