@@ -37,6 +37,9 @@ def test_backend_builds_and_runs(
     ctx = base.BuildContext(mlp, "onnx", tmp_path / spec.key, data.take(64), reduce_range=False)
     path = backend.build(spec, ctx)
     assert path.is_file() and base.artifact_size(path) > 0
+    # Only the artifact itself: no quantization scratch to be counted or uploaded.
+    assert {p.name for p in ctx.out_dir.iterdir()} <= {"model.onnx", "model.xml", "model.bin"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == [spec.key]
     runner = backend.load(path, "CPU", spec.precision)
     outputs = evaluating.predict(runner, data, 32, 0)
     reference = evaluating.predict(ref, data, 32, 0)

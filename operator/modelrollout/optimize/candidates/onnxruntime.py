@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import pathlib
+import shutil
 from collections.abc import Iterator
 from typing import Any, Final
 
@@ -39,9 +40,15 @@ def supports(spec: api.CandidateSpec, source_format: str) -> bool:
 def build(spec: api.CandidateSpec, ctx: base.BuildContext) -> pathlib.Path:
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
     # Quantization tools write scratch files (external data, shape-inference models) to
-    # the working directory; keep them in this candidate's directory.
-    with contextlib.chdir(ctx.out_dir):
-        return _build(spec, ctx.out_dir / MODEL_FILE, ctx)
+    # the working directory: give them one of their own, so that neither the artifact's
+    # size nor its upload includes them.
+    scratch = ctx.out_dir.parent / f".{ctx.out_dir.name}.scratch"
+    scratch.mkdir(parents=True, exist_ok=True)
+    try:
+        with contextlib.chdir(scratch):
+            return _build(spec, ctx.out_dir / MODEL_FILE, ctx)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _build(spec: api.CandidateSpec, out: pathlib.Path, ctx: base.BuildContext) -> pathlib.Path:
@@ -72,7 +79,7 @@ def _preprocess(ctx: base.BuildContext) -> pathlib.Path:
     """Shape inference and graph clean-up that quantization needs to see every tensor."""
     from onnxruntime.quantization.shape_inference import quant_pre_process  # noqa: PLC0415
 
-    pre = ctx.out_dir / "preprocessed.onnx.tmp"
+    pre = pathlib.Path.cwd() / "preprocessed.onnx"  # the scratch directory (see build)
     try:
         quant_pre_process(str(ctx.source), str(pre))
     except Exception as e:  # not fatal: quantization still works without it, less well
