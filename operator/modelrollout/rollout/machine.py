@@ -93,6 +93,11 @@ def decide(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, obs: Observ
     return Decision(status=p.s, actions=tuple(p.actions), verdicts=p.verdicts)
 
 
+def _rolled_out(observed: DeploymentState | None, version: str, replicas: int) -> bool:
+    """The Deployment runs `version` on every replica asked for, all of them ready."""
+    return observed is not None and observed.version == version and observed.updated and observed.ready >= replicas
+
+
 def _why(observed: DeploymentState | None) -> str:
     """The scheduler's reason when pods are stuck, so they never pend silently."""
     return f" ({observed.pending_reason})" if observed is not None and observed.pending_reason else ""
@@ -308,12 +313,7 @@ class _Pass:
             self.actions.append(EnsureDeployment(names.ROLE_STABLE, ref, replicas))
             self.actions.append(SetTraffic(0))
             observed = self.obs.stable
-            if (
-                observed is not None
-                and observed.version == ref.version
-                and observed.updated
-                and observed.ready >= replicas
-            ):
+            if _rolled_out(observed, ref.version, replicas):
                 self.update(
                     phase=Phase.SUCCEEDED,
                     stable=ref,
@@ -333,12 +333,7 @@ class _Pass:
         self.actions.append(EnsureDeployment(names.ROLE_CANARY, ref, canary_replicas))
         self.actions.append(SetTraffic(0))
         observed = self.obs.canary
-        if (
-            observed is not None
-            and observed.version == ref.version
-            and observed.updated
-            and observed.ready >= canary_replicas
-        ):
+        if _rolled_out(observed, ref.version, canary_replicas):
             self.start_step(0)
         else:
             ready = observed.ready if observed is not None else 0
@@ -496,7 +491,7 @@ class _Pass:
         self.actions.append(EnsureDeployment(names.ROLE_CANARY, canary, max(canary_replicas, 1)))
         self.actions.append(SetTraffic(100))
         observed = self.obs.stable
-        if observed is None or observed.version != canary.version or not observed.updated or observed.ready < replicas:
+        if not _rolled_out(observed, canary.version, replicas):
             ready = observed.ready if observed is not None and observed.version == canary.version else 0
             self.update(message=f"promoting version {canary.version}: stable {ready}/{replicas} ready{_why(observed)}")
             return
