@@ -15,7 +15,7 @@ def model_deployment(
     *,
     prometheus_url: str,
     max_latency_ms: float = 200.0,
-    max_latency_ratio: float = 2.0,
+    max_latency_ratio: float = 1.7,
     min_accuracy: float = 0.9,
     replicas: int = 2,
     accelerator: str = "cpu",
