@@ -106,7 +106,8 @@ def apiserver_args(work: Path, ports: Ports) -> list[str]:
     ]
 
 
-def controller_manager_args(work: Path, ports: Ports) -> list[str]:
+def _client_args(work: Path, port: int) -> list[str]:
+    """What controller-manager and scheduler share: the admin kubeconfig, loopback, no election."""
     kubeconfig = work / "kubeconfig"
     return [
         f"--kubeconfig={kubeconfig}",
@@ -114,27 +115,24 @@ def controller_manager_args(work: Path, ports: Ports) -> list[str]:
         f"--authorization-kubeconfig={kubeconfig}",
         "--leader-elect=false",
         "--bind-address=127.0.0.1",
-        f"--secure-port={ports.controller_manager}",
+        f"--secure-port={port}",
+        "--v=1",
+    ]
+
+
+def controller_manager_args(work: Path, ports: Ports) -> list[str]:
+    return [
+        *_client_args(work, ports.controller_manager),
         f"--service-account-private-key-file={work / 'sa.key'}",
         f"--root-ca-file={work / 'ca.crt'}",
         f"--service-cluster-ip-range={SERVICE_CIDR}",
         "--node-monitor-grace-period=40s",
         "--concurrent-gc-syncs=5",
-        "--v=1",
     ]
 
 
 def scheduler_args(work: Path, ports: Ports) -> list[str]:
-    kubeconfig = work / "kubeconfig"
-    return [
-        f"--kubeconfig={kubeconfig}",
-        f"--authentication-kubeconfig={kubeconfig}",
-        f"--authorization-kubeconfig={kubeconfig}",
-        "--leader-elect=false",
-        "--bind-address=127.0.0.1",
-        f"--secure-port={ports.scheduler}",
-        "--v=1",
-    ]
+    return _client_args(work, ports.scheduler)
 
 
 def kwok_args(work: Path) -> list[str]:
