@@ -26,7 +26,7 @@ testbed:
 	bash tests/tools/install-versitygw.sh >/dev/null
 
 demo: setup
-	$(PY) -m modelrollout demo
+	$(PY) -m e2e.testbed.demo
 
 test: setup
 	$(PY) -m pytest

@@ -17,7 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operator"))
 
-from modelrollout.testbed import binaries, controlplane, prometheus
+from e2e.testbed import binaries, controlplane, prometheus
 
 
 def main() -> int:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from modelrollout.testbed import binaries, controlplane, kubelet, prometheus
-from modelrollout.testbed import kubectl as kubectl_cli
+from e2e.testbed import binaries, controlplane, kubelet, prometheus
+from e2e.testbed import kubectl as kubectl_cli
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from modelrollout.testbed import binaries, controlplane
-from modelrollout.testbed import kubectl as kubectl_cli
+from e2e.testbed import binaries, controlplane
+from e2e.testbed import kubectl as kubectl_cli
 
 pytestmark = pytest.mark.e2e
 

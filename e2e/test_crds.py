@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from tests import specs
 
+from e2e.testbed import kubectl as kubectl_cli
 from modelrollout import names
-from modelrollout.testbed import kubectl as kubectl_cli
+from tests import specs
 
 pytestmark = pytest.mark.e2e
 

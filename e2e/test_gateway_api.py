@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from modelrollout.testbed import gatewayapi
-from modelrollout.testbed import kubectl as kubectl_cli
+from e2e.testbed import gatewayapi
+from e2e.testbed import kubectl as kubectl_cli
 
 pytestmark = pytest.mark.e2e
 

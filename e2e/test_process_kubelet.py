@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
+from e2e.testbed import kubectl as kubectl_cli
+from e2e.testbed import kubelet, prometheus
 from modelrollout import names
-from modelrollout.testbed import kubectl as kubectl_cli
-from modelrollout.testbed import kubelet, prometheus
 
 pytestmark = pytest.mark.e2e
 

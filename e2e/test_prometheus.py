@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import prometheus_client
 import pytest
 
-from modelrollout.testbed import binaries, prometheus
+from e2e.testbed import binaries, prometheus
 
 pytestmark = pytest.mark.e2e
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from modelrollout.testbed import controlplane
-from modelrollout.testbed import kubectl as kubectl_cli
+from e2e.testbed import controlplane
+from e2e.testbed import kubectl as kubectl_cli
 
 pytestmark = pytest.mark.e2e
 

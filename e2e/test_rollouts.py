@@ -16,9 +16,9 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from e2e.testbed import bed as beds
+from e2e.testbed import controlplane, kubelet, models, nodes, prometheus, samples
 from modelrollout import names
-from modelrollout.testbed import bed as beds
-from modelrollout.testbed import controlplane, kubelet, models, nodes, prometheus, samples
 
 pytestmark = pytest.mark.e2e
 

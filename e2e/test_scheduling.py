@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
+from e2e.testbed import kubectl as kubectl_cli
 from modelrollout import names
-from modelrollout.testbed import kubectl as kubectl_cli
 
 pytestmark = pytest.mark.e2e
 

@@ -1,4 +1,4 @@
-"""`python -m modelrollout.testbed` brings up a usable cluster and tears it down on SIGTERM."""
+"""`python -m e2e.testbed` brings up a usable cluster and tears it down on SIGTERM."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from modelrollout.testbed import binaries
-from modelrollout.testbed import kubectl as kubectl_cli
+from e2e.testbed import binaries
+from e2e.testbed import kubectl as kubectl_cli
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[1]
@@ -24,7 +24,7 @@ def test_up_use_and_down(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "modelrollout.testbed",
+            "e2e.testbed",
             "--pools=cpu",
             "--no-prometheus",
             f"--work-dir={tmp_path}",

@@ -12,11 +12,6 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "crd": ("modelrollout.api.command", "Print the CustomResourceDefinition generated from the API models."),
     "optimize": ("modelrollout.optimize.command", "Optimize a model (the optimization Job's container)."),
     "serve": ("modelrollout.serve.command", "Serve a model over the Open Inference Protocol."),
-    "demo": ("modelrollout.demo.command", "Bring up the local test bed and run a sample rollout."),
-    "testbed": (
-        "modelrollout.testbed.command",
-        "Bring up the local test bed (control plane, nodes, Prometheus) for a person.",
-    ),
 }
 
 

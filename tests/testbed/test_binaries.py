@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from e2e.testbed import binaries
 from modelrollout import names
-from modelrollout.testbed import binaries
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -8,7 +8,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from modelrollout.testbed import controlplane, nodes
+from e2e.testbed import controlplane, nodes
 
 
 def test_free_ports_are_distinct() -> None:

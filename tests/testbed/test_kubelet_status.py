@@ -4,8 +4,8 @@ import datetime
 
 import pytest
 
+from e2e.testbed import kubelet
 from modelrollout import names
-from modelrollout.testbed import kubelet
 
 T0 = datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=datetime.UTC)
 T1 = T0 + datetime.timedelta(seconds=7)
@@ -113,6 +113,6 @@ def test_selector_names_the_shared_labels() -> None:
 
 def test_python_path_puts_this_source_first() -> None:
     root = kubelet.package_root()
-    assert (root / "modelrollout" / "testbed" / "kubelet.py").is_file()
+    assert (root / "modelrollout" / "serve" / "command.py").is_file()
     assert kubelet.python_path(None, root) == str(root)
     assert kubelet.python_path("/elsewhere", root) == f"{root}:/elsewhere"

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from e2e.testbed import nodes
 from modelrollout import names
-from modelrollout.testbed import nodes
 
 
 def test_shipped_pools_have_the_accelerator_shapes() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from modelrollout.testbed import prometheus
+from e2e.testbed import prometheus
 
 
 def test_config_scrapes_the_file_sd_targets_at_the_interval(tmp_path: Path) -> None:

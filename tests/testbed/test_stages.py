@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import yaml
 
+from e2e.testbed import stages
 from modelrollout import names
-from modelrollout.testbed import stages
 
 
 def test_shipped_stages_cover_node_and_pod_lifecycle() -> None:

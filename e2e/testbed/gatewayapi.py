@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from modelrollout.testbed import binaries
-from modelrollout.testbed import kubectl as kubectl_
+from e2e.testbed import binaries
+from e2e.testbed import kubectl as kubectl_
 
 STANDARD_DIR = Path("config") / "crd" / "standard"
 

@@ -1,4 +1,5 @@
-"""`modelrollout demo`: optimize, canary and promote a model on a local cluster, then roll back a slow one.
+"""`python -m e2e.testbed.demo` (`make demo`): optimize, canary and promote a model on a
+local cluster, then roll back a slow one.
 
 Everything is real: the control plane built from its Go modules, the scheduler placing
 pods on KWOK nodes, the Job and Deployment controllers, the operator as its own
@@ -14,8 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from modelrollout.testbed import bed as beds
-from modelrollout.testbed import binaries, controlplane, models, samples
+from e2e.testbed import bed as beds
+from e2e.testbed import binaries, controlplane, models, samples
 
 NAMESPACE = "demo"
 NAME = "classifier"
@@ -53,7 +54,7 @@ class Progress:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="modelrollout demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m e2e.testbed.demo", description=__doc__)
     parser.add_argument("--work-dir", type=Path, help="keep the test bed's files here (default: a temp dir)")
     args = parser.parse_args(argv)
     say = Progress().say
@@ -144,3 +145,7 @@ def table(say: Any, body: dict[str, Any]) -> None:
             f"  {c['runtime']:<12} {c['precision']:<5} {c['method']:<10} p50 {c.get('p50Ms') or 0:7.2f} ms "
             f"{c.get('throughput') or 0:9.0f}/s drop {c.get('accuracyDrop') or 0:.4f} {chosen}"
         )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -36,8 +36,8 @@ from kubernetes import client, watch
 from kubernetes.client import exceptions
 
 import modelrollout
+from e2e.testbed import controlplane, prometheus, stages
 from modelrollout import names
-from modelrollout.testbed import controlplane, prometheus, stages
 
 logger = logging.getLogger(__name__)
 

@@ -66,7 +66,7 @@ class NodePools(pydantic.BaseModel):
 def load_pools(path: Path | None = None) -> NodePools:
     """The pools of `path`, or of the `nodepools.yaml` shipped with the test bed."""
     if path is None:
-        text = (resources.files("modelrollout.testbed") / "nodepools.yaml").read_text()
+        text = (resources.files("e2e.testbed") / "nodepools.yaml").read_text()
         source = "nodepools.yaml"
     else:
         text, source = path.read_text(), str(path)

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from modelrollout.testbed import binaries
+from e2e.testbed import binaries
 
 
 class KubectlError(RuntimeError):

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from modelrollout.testbed import models
+from e2e.testbed import models
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from typing import Any, Final, TextIO
 
 import yaml
 
-from modelrollout.testbed import binaries, controlplane
+from e2e.testbed import binaries, controlplane
 
 JOB_NAME: Final = "targets"
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from modelrollout.testbed import controlplane
+from e2e.testbed import controlplane, kubelet
 
 
 class OperatorProcess:
@@ -34,7 +34,7 @@ class OperatorProcess:
     def start(self, timeout: float = 60.0) -> None:
         self.starts += 1
         log = self.log_path.open("ab")
-        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+        env = {**os.environ, "PYTHONPATH": kubelet.python_path(os.environ.get("PYTHONPATH"), kubelet.package_root())}
         self.proc = subprocess.Popen(
             [
                 sys.executable, "-m", "modelrollout", "operator",

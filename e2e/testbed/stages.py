@@ -40,7 +40,7 @@ def process_pod_query() -> str:
 
 def load_stages() -> list[dict[str, Any]]:
     """The shipped stage documents, in file order."""
-    folder = resources.files("modelrollout.testbed") / "stages"
+    folder = resources.files("e2e.testbed") / "kwok-stages"
     stages: list[dict[str, Any]] = []
     for name in STAGE_FILES:
         document = yaml.safe_load((folder / name).read_text())

@@ -18,12 +18,12 @@ from typing import Any
 import yaml
 from kubernetes import client
 
+from e2e.testbed import binaries, controlplane, kubelet, prometheus, traffic
+from e2e.testbed import kubectl as kubectl_cli
+from e2e.testbed.operators import OperatorProcess
 from modelrollout import names
 from modelrollout.api import crds
 from modelrollout.pools import profiles
-from modelrollout.testbed import binaries, controlplane, kubelet, prometheus, traffic
-from modelrollout.testbed import kubectl as kubectl_cli
-from modelrollout.testbed.operators import OperatorProcess
 
 Body = dict[str, Any]
 

@@ -34,8 +34,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from kubernetes import client, config
 from kubernetes.client import exceptions
 
+from e2e.testbed import binaries, nodes, stages
 from modelrollout import names
-from modelrollout.testbed import binaries, nodes, stages
 
 ADMIN_USER: Final = "testbed-admin"
 SERVICE_CIDR: Final = "10.96.0.0/12"

@@ -1,4 +1,4 @@
-"""`python -m modelrollout.testbed`: bring the test bed up and keep it until interrupted.
+"""`python -m e2e.testbed`: bring the test bed up and keep it until interrupted.
 
 Prints shell lines (`export KUBECONFIG=...`, the Prometheus URL) once everything is
 ready, so a person can drive the cluster with kubectl; SIGINT or SIGTERM tears it
@@ -15,13 +15,13 @@ import threading
 import types
 from pathlib import Path
 
-from modelrollout.testbed import binaries, controlplane, gatewayapi, kubelet, nodes, prometheus
-from modelrollout.testbed import kubectl as kubectl_cli
+from e2e.testbed import binaries, controlplane, gatewayapi, kubelet, nodes, prometheus
+from e2e.testbed import kubectl as kubectl_cli
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
     known = [pool.name for pool in nodes.load_pools().pools]
-    parser = argparse.ArgumentParser(prog="python -m modelrollout.testbed", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m e2e.testbed", description=__doc__)
     parser.add_argument(
         "--pools",
         default=",".join(known),

@@ -1,1 +1,0 @@
-"""The embedded default: a local cluster and a sample ModelDeployment going through a rollout."""

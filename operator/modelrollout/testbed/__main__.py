@@ -1,5 +1,0 @@
-import sys
-
-from modelrollout.testbed import command
-
-sys.exit(command.main())
