@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 
 from modelrollout import names
-from modelrollout.api.v1alpha1 import ConditionType, Phase
+from modelrollout.api.v1alpha1 import ConditionType, PauseReason, Phase
 from modelrollout.rollout import actions, conditions, machine
 from modelrollout.rollout.observations import Placement
 from tests.rollout.world import World, healthy, quiet, slow, spec_with, unreachable
@@ -135,7 +135,7 @@ def test_no_verdict_pauses_and_never_promotes(provider: object) -> None:
     world.run_until(Phase.CANARY)
     world.measure = provider  # type: ignore[assignment]
     world.run_until(Phase.PAUSED)
-    assert world.status.pause_reason == machine.PAUSE_INCONCLUSIVE
+    assert world.status.pause_reason == PauseReason.ANALYSIS_INCONCLUSIVE
     assert world.status.analysis.inconclusive_checks == 3
     for _ in range(100):
         world.tick()
@@ -176,7 +176,7 @@ def test_manual_pause_and_resume_restart_the_step_pause() -> None:
     world.run_until(Phase.CANARY)
     world.annotations[names.ANNOTATION_PAUSE] = "true"
     world.tick()
-    assert world.status.phase is Phase.PAUSED and world.status.pause_reason == machine.PAUSE_MANUAL
+    assert world.status.phase is Phase.PAUSED and world.status.pause_reason == PauseReason.MANUAL
     for _ in range(60):
         world.tick()
     assert world.status.phase is Phase.PAUSED and world.status.current_step == 0

@@ -24,6 +24,7 @@ from modelrollout.api.optimization import (
 )
 from modelrollout.rollout import actions, machine, verdicts
 from modelrollout.rollout.observations import DeploymentState, JobPhase, JobState, Observations, Placement
+from modelrollout.rollout.revisions import revision_of
 from tests import specs
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -71,25 +72,40 @@ def report_for(version: str, *, ok: bool = True) -> OptimizationReport:
 
 @dataclass
 class World:
+    """The cluster as the machine sees it, moved by its actions one tick later.
+
+    Like the real controllers: a Job of a given name is created once (a second create is
+    a conflict, not a fresh Job), and a Deployment whose template or size changes is ready
+    only `rollout_ticks` ticks later (`broken` versions never become ready).
+    """
+
     spec: v1alpha1.ModelDeploymentSpec
     status: v1alpha1.ModelDeploymentStatus = field(default_factory=v1alpha1.ModelDeploymentStatus)
     now: datetime = T0
     generation: int = 1
     annotations: dict[str, str] = field(default_factory=dict)
-    job: JobState = field(default_factory=lambda: JobState(JobPhase.ABSENT))
+    jobs: dict[str, JobState] = field(default_factory=dict)
     job_fails: bool = False
     deployments: dict[str, DeploymentState] = field(default_factory=dict)
+    rollout_ticks: int = 1
+    broken: set[str] = field(default_factory=set)
     placement: Placement = field(default_factory=Placement)
     # What the provider will measure: a function of the canary version.
     measure: Callable[[str], list[verdicts.Sample]] = lambda version: []
     log: list[machine.Decision] = field(default_factory=list)
     queried: int = 0
+    _ready_in: dict[str, int] = field(default_factory=dict)
 
     def set_spec(self, spec: v1alpha1.ModelDeploymentSpec) -> None:
         self.spec = spec
         self.generation += 1
-        if self.job.phase is not JobPhase.ABSENT:
-            self.job = JobState(JobPhase.ABSENT)  # a new revision has its own Job
+
+    @property
+    def job(self) -> JobState:
+        """The Job the shell would read for this pass: the current revision's current attempt."""
+        revision = revision_of(self.spec)
+        attempt = machine.optimization_attempt(self.status, revision)
+        return self.jobs.get(job_key(revision, attempt), JobState(JobPhase.ABSENT, attempt=attempt))
 
     def observations(self) -> Observations:
         found: tuple[verdicts.Verdict, ...] | None = None
@@ -110,7 +126,8 @@ class World:
         )
 
     def tick(self, seconds: float = 5) -> machine.Decision:
-        decision = machine.decide(self.spec, self.status, self.observations())
+        obs = self.observations()
+        decision = machine.decide(self.spec, self.status, obs)
         self.log.append(decision)
         self.status = decision.status
         self.apply(decision.actions)
@@ -118,25 +135,47 @@ class World:
         return decision
 
     def apply(self, todo: tuple[actions.Action, ...]) -> None:
-        # Controllers converge between ticks: what was asked is what is seen next time.
-        if self.job.phase is JobPhase.RUNNING:
-            report = report_for(self.spec.model.version, ok=not self.job_fails)
-            phase = JobPhase.FAILED if self.job_fails else JobPhase.SUCCEEDED
-            self.job = JobState(phase, name=self.job.name, report=report, reason=report.reason)
+        self.converge()
         for action in todo:
             match action:
                 case actions.EnsureOptimizationJob():
-                    if self.placement.possible:
-                        self.job = JobState(JobPhase.RUNNING, name=f"optimize-{action.revision}")
+                    key = job_key(action.revision, action.attempt)
+                    if self.placement.possible and key not in self.jobs:
+                        self.jobs[key] = JobState(JobPhase.RUNNING, name=f"optimize-{key}", attempt=action.attempt)
                 case actions.EnsureDeployment():
-                    ready = action.replicas if self.placement.possible else 0
-                    self.deployments[action.role] = DeploymentState(
-                        action.ref.version, action.ref.revision, action.replicas, ready
-                    )
+                    current = self.deployments.get(action.role)
+                    ref = action.ref
+                    if current is None or (current.revision, current.replicas) != (ref.revision, action.replicas):
+                        ready = current.ready if current is not None and current.revision == ref.revision else 0
+                        self.deployments[action.role] = DeploymentState(
+                            ref.version, ref.revision, action.replicas, min(ready, action.replicas), updated=False
+                        )
+                        self._ready_in[action.role] = self.rollout_ticks
                 case actions.RemoveDeployment():
                     self.deployments.pop(action.role, None)
+                    self._ready_in.pop(action.role, None)
                 case _:
                     pass
+
+    def converge(self) -> None:
+        """What the Job and Deployment controllers did since the last tick."""
+        for key, job in list(self.jobs.items()):
+            if job.phase is JobPhase.RUNNING:
+                report = report_for(self.spec.model.version, ok=not self.job_fails)
+                phase = JobPhase.FAILED if self.job_fails else JobPhase.SUCCEEDED
+                self.jobs[key] = JobState(
+                    phase, name=job.name, report=report, reason=report.reason, attempt=job.attempt
+                )
+        for role, ticks in list(self._ready_in.items()):
+            dep = self.deployments[role]
+            left = min(ticks, self.rollout_ticks)  # a test may speed up a rollout under way
+            if left > 1:
+                self._ready_in[role] = left - 1
+                continue
+            del self._ready_in[role]
+            schedulable = self.placement.possible and dep.version not in self.broken
+            ready = dep.replicas if schedulable else 0
+            self.deployments[role] = DeploymentState(dep.version, dep.revision, dep.replicas, ready, updated=True)
 
     def run_until(self, phase: v1alpha1.Phase, *, limit: int = 200, seconds: float = 5) -> None:
         for _ in range(limit):
@@ -150,6 +189,10 @@ class World:
 
     def actions_of(self, kind: type) -> list[Any]:
         return [a for d in self.log for a in d.actions if isinstance(a, kind)]
+
+
+def job_key(revision: str, attempt: int) -> str:
+    return revision if attempt == 1 else f"{revision}-{attempt}"
 
 
 def healthy(version: str) -> list[verdicts.Sample]:

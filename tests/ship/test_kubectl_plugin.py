@@ -23,7 +23,11 @@ def _resource(status: v1alpha1.ModelDeploymentStatus | None, generation: int = 3
         "model": {"name": "minilm", "version": "7", "uri": "s3://models/minilm/7/model.onnx"},
         "rollout": {
             "steps": [{"weight": 10, "pause": "1m"}, {"weight": 50}, {"weight": 100}],
-            "analysis": {"prometheus": {"url": "http://prometheus:9090"}, "failureLimit": 2},
+            "analysis": {
+                "prometheus": {"url": "http://prometheus:9090"},
+                "failureLimit": 2,
+                "slos": {"errorRate": {"max": 0.01}},
+            },
         },
     }
     resource = v1alpha1.ModelDeployment.model_validate(

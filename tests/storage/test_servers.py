@@ -7,8 +7,10 @@ import pathlib
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 from modelrollout import storage
+from modelrollout.storage import s3
 
 
 def test_s3_fetch_and_upload(s3_env: str, tmp_path: pathlib.Path) -> None:
@@ -31,13 +33,38 @@ def test_s3_fetch_and_upload(s3_env: str, tmp_path: pathlib.Path) -> None:
     assert fetched.with_suffix(".bin").read_bytes() == b"weights"
 
 
-def test_s3_failed_upload_leaves_nothing(s3_env: str, tmp_path: pathlib.Path) -> None:
+def test_s3_failed_upload_leaves_nothing(
+    s3_env: str, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The weights reach the real server, then the model file's upload fails: both are gone."""
+    client = boto3.client("s3")
+    client.create_bucket(Bucket="partial")
     ir = tmp_path / "ir"
     ir.mkdir()
     (ir / "model.xml").write_text("<net/>")
-    (ir / "model.bin").write_bytes(b"weights")
-    with pytest.raises(storage.StorageError):
-        storage.upload(ir / "model.xml", "s3://no-such-bucket/x", "k")
+    (ir / "model.bin").write_bytes(b"weights" * 1000)
+    real_upload = client.upload_file
+    uploaded: list[str] = []
+
+    def upload_then_fail_on_the_model(filename: str, bucket: str, key: str) -> None:
+        if key.endswith(".xml"):
+            raise ClientError({"Error": {"Code": "SlowDown", "Message": "injected"}}, "PutObject")
+        real_upload(filename, bucket, key)
+        uploaded.append(key)
+
+    monkeypatch.setattr(client, "upload_file", upload_then_fail_on_the_model)
+    monkeypatch.setattr(s3, "client", lambda: client)
+    with pytest.raises(storage.StorageError, match="SlowDown|injected"):
+        storage.upload(ir / "model.xml", "s3://partial/store", "minilm/7")
+    assert uploaded == ["store/minilm/7/model.bin"]  # something really was written first
+    assert client.list_objects_v2(Bucket="partial").get("KeyCount", 0) == 0
+
+
+def test_s3_upload_to_a_missing_bucket_is_one_clear_error(s3_env: str, tmp_path: pathlib.Path) -> None:
+    model = tmp_path / "model.onnx"
+    model.write_bytes(b"onnx")
+    with pytest.raises(storage.StorageError, match="no-such-bucket"):
+        storage.upload(model, "s3://no-such-bucket/x", "k")
 
 
 @pytest.mark.slow

@@ -20,7 +20,7 @@ from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
 
 from modelrollout.api import durations
-from modelrollout.api.optimization import CandidateResult, CandidateSpec, Metric, SelectedArtifact
+from modelrollout.api.optimization import CandidateResult, CandidateSpec, Metric, Runtime, SelectedArtifact
 
 Duration = Annotated[str, Field(pattern=durations.PATTERN, json_schema_extra={"example": "30s"})]
 URI_PATTERN: Final = r"^((file|pvc|https?|s3)://.+|models:/.+)$"
@@ -338,6 +338,13 @@ class CustomMetric(_Model):
     )
 
 
+# An analysis that checks nothing would promote ungated; leave `analysis` out to mean "no analysis".
+NO_CHECKS: Final = (
+    "spec.rollout.analysis.slos: an analysis needs at least one SLO (latency, errorRate, accuracy) or metric; "
+    "leave analysis out to advance on pauses alone"
+)
+
+
 class Analysis(_Model):
     """Gates on every step: SLO queries against Prometheus."""
 
@@ -348,6 +355,12 @@ class Analysis(_Model):
                     "self.metrics.all(m, self.metrics.filter(n, n.name == m.name).size() == 1)",
                     "spec.rollout.analysis.metrics: metric names must be unique",
                     field_path=".metrics",
+                ),
+                cel(
+                    "self.metrics.size() > 0 || (has(self.slos) && "
+                    "(has(self.slos.latency) || has(self.slos.errorRate) || has(self.slos.accuracy)))",
+                    NO_CHECKS,
+                    field_path=".slos",
                 ),
             ]
         }
@@ -371,6 +384,13 @@ class Analysis(_Model):
         names = [m.name for m in self.metrics]
         if len(names) != len(set(names)):
             raise ValueError("spec.rollout.analysis.metrics: metric names must be unique")
+        return self
+
+    @model_validator(mode="after")
+    def _something_to_check(self) -> Analysis:
+        slos = self.slos
+        if not self.metrics and slos.latency is None and slos.error_rate is None and slos.accuracy is None:
+            raise ValueError(NO_CHECKS)
         return self
 
 
@@ -457,6 +477,24 @@ class ConditionType(StrEnum):
     ANALYSIS_HEALTHY = "AnalysisHealthy"  # the last analysis check passed
 
 
+class Outcome(StrEnum):
+    """How one version's rollout ended, as kept in `status.history`."""
+
+    DEPLOYED = "Deployed"  # the first version, stable directly (nothing to compare with)
+    PROMOTED = "Promoted"
+    ROLLED_BACK = "RolledBack"  # by the analysis or the progress deadline
+    ABORTED = "Aborted"  # by a person
+    FAILED = "Failed"  # the optimization failed
+    SUPERSEDED = "Superseded"  # a newer version replaced it before promotion
+    CANCELLED = "Cancelled"  # the spec went back to the stable version
+
+
+class PauseReason(StrEnum):
+    NONE = ""
+    MANUAL = "Manual"  # the pause annotation
+    ANALYSIS_INCONCLUSIVE = "AnalysisInconclusive"  # too many checks in a row without a verdict
+
+
 class Condition(_Model):
     type: str = Field(description="Condition type.")
     status: str = Field(pattern=r"^(True|False|Unknown)$", description="True, False or Unknown.")
@@ -471,13 +509,16 @@ class VersionRef(_Model):
 
     version: str = Field(description="Model version.")
     revision: str = Field(description="Hash of the model and optimization spec that produced it.")
-    runtime: str = Field(default="onnxruntime", description="Runtime of the artifact.")
+    runtime: Runtime = Field(default=Runtime.ONNXRUNTIME, description="Runtime of the artifact.")
     uri: str = Field(description="URI of the (optimized) artifact the server loads.")
 
 
 class OptimizationStatus(_Model):
     revision: str = Field(default="", description="Revision the report belongs to.")
     job: str = Field(default="", description="Name of the optimization Job.")
+    attempt: int = Field(
+        default=1, ge=1, description="Attempt at optimizing this revision; a retry after a failure adds one."
+    )
     succeeded: bool | None = Field(default=None, description="Outcome; empty while running.")
     reason: str = Field(default="", description="Failure reason.")
     selected: SelectedArtifact | None = Field(default=None, description="The winning candidate.")
@@ -505,7 +546,9 @@ class AnalysisStatus(_Model):
 class HistoryEntry(_Model):
     version: str = Field(description="Model version.")
     revision: str = Field(description="Revision hash.")
-    outcome: str = Field(description="Promoted, RolledBack, Aborted or Failed.")
+    outcome: Outcome = Field(
+        description="Deployed (first version), Promoted, RolledBack, Aborted, Failed, Superseded or Cancelled."
+    )
     at: datetime = Field(description="When.")
     reason: str = Field(default="", max_length=1024, description="Why.")
 
@@ -528,9 +571,15 @@ class ModelDeploymentStatus(_Model):
     canary_weight: int = Field(default=0, ge=0, le=100, description="Percent of traffic on the canary now.")
     current_step: int | None = Field(default=None, description="Index of the current step.")
     step_started_at: datetime | None = Field(default=None, description="When the current step began.")
-    pause_reason: str = Field(default="", description="Why the rollout is paused (Manual, AnalysisInconclusive).")
+    pause_reason: PauseReason = Field(
+        default=PauseReason.NONE, description="Why the rollout is paused: Manual or AnalysisInconclusive."
+    )
     rollout_started_at: datetime | None = Field(default=None, description="When the current rollout began.")
     phase_started_at: datetime | None = Field(default=None, description="When the current phase began.")
+    canary_unready_since: datetime | None = Field(
+        default=None,
+        description="Since when the canary has lacked ready pods; past the progress deadline it is rolled back.",
+    )
     optimization: OptimizationStatus | None = Field(default=None, description="Result of the optimization Job.")
     analysis: AnalysisStatus = Field(default_factory=AnalysisStatus, description="Canary analysis.")
     rolled_back_revisions: list[str] = Field(

@@ -53,8 +53,10 @@ def service_name(owner: Owner, role: str | None = None) -> str:
     return _fit(owner.name if role is None else f"{owner.name}-{role}", 63)
 
 
-def job_name(owner: Owner, revision: str) -> str:
-    return _fit(f"{owner.name}-optimize-{revision}", 63)
+def job_name(owner: Owner, revision: str, attempt: int = 1) -> str:
+    """`<name>-optimize-<revision>`, with `-<attempt>` from the second attempt on."""
+    suffix = "" if attempt == 1 else f"-{attempt}"
+    return _fit(f"{owner.name}-optimize-{revision}{suffix}", 63)
 
 
 def route_name(owner: Owner) -> str:

@@ -52,9 +52,14 @@ def optimize_args(
 
 
 def optimization_job(
-    owner: common.Owner, spec: ModelDeploymentSpec, revision: str, profile: Profile, settings: OperatorSettings
+    owner: common.Owner,
+    spec: ModelDeploymentSpec,
+    revision: str,
+    profile: Profile,
+    settings: OperatorSettings,
+    attempt: int = 1,
 ) -> dict[str, Any]:
-    name = common.job_name(owner, revision)
+    name = common.job_name(owner, revision, attempt)
     lbls = common.labels(owner, names.COMPONENT_OPTIMIZER, version=spec.model.version)
     volumes, mounts = pods.store_volumes(settings, settings.artifact_store, spec.model.uri)
     container: dict[str, Any] = {

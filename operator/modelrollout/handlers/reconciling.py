@@ -95,9 +95,10 @@ def reconcile(
     if profile is not None and rolling:
         placement = profiles.placement(profile, observing.nodes(shell.clients))
 
-    job = JobState(JobPhase.ABSENT, name=common.job_name(owner, revision))
+    attempt = machine.optimization_attempt(status, revision)
+    job = JobState(JobPhase.ABSENT, name=common.job_name(owner, revision, attempt), attempt=attempt)
     if spec.optimization.enabled and (rolling or status.phase is Phase.OPTIMIZING):
-        job = observing.job_state(shell.clients, namespace, job.name)
+        job = observing.job_state(shell.clients, namespace, job.name, attempt)
 
     found: tuple[verdicts.Verdict, ...] | None = None
     analysis = spec.rollout.analysis
@@ -168,7 +169,7 @@ def _carry_out(
     for action in decision.actions:
         match action:
             case actions.EnsureOptimizationJob():
-                job = jobs.optimization_job(owner, spec, action.revision, profile, shell.settings)
+                job = jobs.optimization_job(owner, spec, action.revision, profile, shell.settings, action.attempt)
                 if applying.create_job(shell.clients, job):
                     log.info("created optimization Job %s", job["metadata"]["name"])
             case actions.EnsureDeployment():

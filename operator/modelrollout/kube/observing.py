@@ -62,10 +62,10 @@ def _unschedulable(clients: Clients, namespace: str, selector: str) -> str:
     return ""
 
 
-def job_state(clients: Clients, namespace: str, name: str) -> JobState:
+def job_state(clients: Clients, namespace: str, name: str, attempt: int = 1) -> JobState:
     job = _get(clients.batch.read_namespaced_job, name=name, namespace=namespace)
     if job is None:
-        return JobState(JobPhase.ABSENT, name=name)
+        return JobState(JobPhase.ABSENT, name=name, attempt=attempt)
     status = job.status
     conditions = {c.type: c for c in (status.conditions or []) if c.status == "True"} if status else {}
     if "Complete" in conditions or "Failed" in conditions:
@@ -75,11 +75,11 @@ def job_state(clients: Clients, namespace: str, name: str) -> JobState:
             if report is not None or fallback:
                 break
         if "Complete" in conditions:
-            return JobState(JobPhase.SUCCEEDED, name=name, report=report, reason=fallback)
+            return JobState(JobPhase.SUCCEEDED, name=name, report=report, reason=fallback, attempt=attempt)
         failed = conditions["Failed"]
         reason = (report.reason if report else "") or fallback or f"{failed.reason}: {failed.message or ''}".strip()
-        return JobState(JobPhase.FAILED, name=name, report=report, reason=reason)
-    return JobState(JobPhase.RUNNING, name=name, reason=_pending_reason(clients, namespace, name))
+        return JobState(JobPhase.FAILED, name=name, report=report, reason=reason, attempt=attempt)
+    return JobState(JobPhase.RUNNING, name=name, reason=_pending_reason(clients, namespace, name), attempt=attempt)
 
 
 def deployment_state(clients: Clients, namespace: str, name: str) -> DeploymentState | None:

@@ -9,10 +9,15 @@ from modelrollout.api.v1alpha1 import VersionRef
 
 @dataclass(frozen=True)
 class EnsureOptimizationJob:
-    """The optimization Job for this revision exists (created once, never updated)."""
+    """The optimization Job for this revision and attempt exists (created once, never updated).
+
+    A retry after a failed optimization is a new attempt with a Job of its own: the failed
+    Job is kept (for its logs, until its TTL) and would otherwise answer "failed" again.
+    """
 
     revision: str
     version: str
+    attempt: int = 1
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from typing import Any, Final
 
 from modelrollout import names
 from modelrollout.api import durations
+from modelrollout.api.optimization import Runtime
 from modelrollout.api.v1alpha1 import (
     MAX_HISTORY,
     MAX_MEASUREMENTS,
@@ -37,6 +38,8 @@ from modelrollout.api.v1alpha1 import (
     ModelDeploymentSpec,
     ModelDeploymentStatus,
     OptimizationStatus,
+    Outcome,
+    PauseReason,
     Phase,
     VersionRef,
 )
@@ -50,15 +53,14 @@ from modelrollout.rollout.actions import (
     RemoveDeployment,
     SetTraffic,
 )
-from modelrollout.rollout.observations import DeploymentState, JobPhase, Observations
+from modelrollout.rollout.observations import DeploymentState, JobPhase, JobState, Observations
 from modelrollout.rollout.revisions import revision_of
 from modelrollout.rollout.verdicts import Result, Verdict, overall
 
 IN_PROGRESS: Final = frozenset({Phase.OPTIMIZING, Phase.DEPLOYING, Phase.CANARY, Phase.PAUSED, Phase.PROMOTING})
 MAX_REMEMBERED: Final = 20
-PAUSE_MANUAL: Final = "Manual"
-PAUSE_INCONCLUSIVE: Final = "AnalysisInconclusive"
 _TRUTHY: Final = frozenset({"true", "yes", "1", "on"})
+_FALSY: Final = frozenset({"", "false", "no", "0", "off"})
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,12 @@ def analysis_due(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: 
     return (now - max(marks)).total_seconds() >= durations.parse(analysis.interval)
 
 
+def optimization_attempt(status: ModelDeploymentStatus, revision: str) -> int:
+    """Which attempt at optimizing `revision` the status is on; the shell reads that attempt's Job."""
+    opt = status.optimization
+    return opt.attempt if opt is not None and opt.revision == revision else 1
+
+
 def decide(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, obs: Observations) -> Decision:
     """The next status and the actions that make the cluster match it."""
     p = _Pass(spec, status, obs)
@@ -93,9 +101,29 @@ def decide(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, obs: Observ
     return Decision(status=p.s, actions=tuple(p.actions), verdicts=p.verdicts)
 
 
-def _rolled_out(observed: DeploymentState | None, version: str, replicas: int) -> bool:
-    """The Deployment runs `version` on every replica asked for, all of them ready."""
-    return observed is not None and observed.version == version and observed.updated and observed.ready >= replicas
+def _rolled_out(observed: DeploymentState | None, ref: VersionRef, replicas: int) -> bool:
+    """The Deployment runs `ref`'s revision on every replica asked for, all of them ready.
+
+    The revision, not the version string: a spec change that keeps `model.version` (a new
+    uri, another optimization) is a new revision that must roll out too.
+    """
+    return (
+        observed is not None and observed.revision == ref.revision and observed.updated and observed.ready >= replicas
+    )
+
+
+def pause_requested(value: str | None) -> bool | None:
+    """The pause annotation read as a switch; None for a value that is neither true nor false."""
+    text = (value or "").strip().lower()
+    if text in _TRUTHY:
+        return True
+    if text in _FALSY:
+        return False
+    return None
+
+
+def _fully_ready(observed: DeploymentState | None, replicas: int) -> bool:
+    return observed is not None and observed.updated and observed.ready >= replicas
 
 
 def _why(observed: DeploymentState | None) -> str:
@@ -132,9 +160,19 @@ class _Pass:
             )
         )
 
-    def history(self, ref: VersionRef, outcome: str, reason: str) -> None:
-        entry = HistoryEntry(version=ref.version, revision=ref.revision, outcome=outcome, at=self.now, reason=reason)
+    def history(self, outcome: Outcome, reason: str, of: VersionRef | tuple[str, str] | None = None) -> None:
+        """One entry for the version under way (or `of`), bounded to the latest MAX_HISTORY."""
+        if isinstance(of, VersionRef):
+            of = (of.version, of.revision)
+        version, revision = of or self.under_way()
+        entry = HistoryEntry(version=version, revision=revision, outcome=outcome, at=self.now, reason=reason[:1024])
         self.update(history=[*self.s.history, entry][-MAX_HISTORY:])
+
+    def under_way(self) -> tuple[str, str]:
+        """(version, revision) of the rollout in the status, even before it has an artifact."""
+        if self.s.canary is not None:
+            return self.s.canary.version, self.s.canary.revision
+        return self.s.canary_version or self.spec.model.version, self.s.target_revision or self.revision
 
     def control(self, annotation: str) -> str | None:
         """An annotation's value when it was set to a value not acted upon yet."""
@@ -149,7 +187,7 @@ class _Pass:
 
     def source_ref(self) -> VersionRef:
         model = self.spec.model
-        runtime = "openvino" if model.format.value == "openvino" else "onnxruntime"
+        runtime = Runtime.OPENVINO if model.format.value == "openvino" else Runtime.ONNXRUNTIME
         return VersionRef(version=model.version, revision=self.revision, runtime=runtime, uri=model.uri)
 
     def split(self, weight: int) -> tuple[int, int]:
@@ -168,16 +206,22 @@ class _Pass:
                 self.event("RetryRequested", f"retrying version {self.spec.model.version}")
         if self.control(names.ANNOTATION_ABORT) is not None:
             self.handled(names.ANNOTATION_ABORT)
-            if self.s.phase in IN_PROGRESS and self.s.stable is not None:
-                self.roll_back("Aborted", "aborted by a person (annotation)", outcome="Aborted")
+            if self.s.phase in IN_PROGRESS:
+                self.roll_back("Aborted", "aborted by a person (annotation)", outcome=Outcome.ABORTED)
+            else:
+                self.ignored(names.ANNOTATION_ABORT, f"no rollout is under way (phase {self.s.phase.value})")
         if self.control(names.ANNOTATION_PROMOTE) is not None:
+            # A control acts on the phase it was given in: a promote set while a version
+            # optimizes or deploys must not skip the analysis of the canary that follows.
+            self.handled(names.ANNOTATION_PROMOTE)
             if self.s.phase in {Phase.CANARY, Phase.PAUSED}:
-                self.handled(names.ANNOTATION_PROMOTE)
-                self.update(phase=Phase.PROMOTING, pause_reason="")
+                self.update(phase=Phase.PROMOTING, pause_reason=PauseReason.NONE)
                 self.event("PromoteRequested", f"promoting version {self.spec.model.version} to all traffic")
-            elif self.s.phase not in IN_PROGRESS:
-                # Nothing to promote: mark it handled so it cannot skip a future rollout.
-                self.handled(names.ANNOTATION_PROMOTE)
+            else:
+                self.ignored(names.ANNOTATION_PROMOTE, f"no canary to promote (phase {self.s.phase.value})")
+
+    def ignored(self, annotation: str, why: str) -> None:
+        self.event("ControlIgnored", f"{annotation} ignored: {why}", warning=True)
 
     # -- a new revision in the spec ------------------------------------------------------
 
@@ -187,36 +231,45 @@ class _Pass:
         version = self.spec.model.version
         stable = self.s.stable
         if stable is not None and stable.revision == self.revision:
-            if self.s.canary is not None:
+            if self.s.phase in IN_PROGRESS:
                 self.event("CanaryCancelled", f"spec is back at stable version {stable.version}")
+                self.history(Outcome.CANCELLED, "spec back at the stable version")
             self.update(
                 target_revision=self.revision,
                 phase=Phase.SUCCEEDED,
                 canary=None,
                 canary_version="",
                 canary_weight=0,
+                canary_unready_since=None,
                 current_step=None,
-                pause_reason="",
+                pause_reason=PauseReason.NONE,
             )
             return
         if self.revision in self.s.rolled_back_revisions:
             self.update(target_revision=self.revision, phase=Phase.ROLLED_BACK, canary=None, canary_version="")
             return
-        if self.s.canary is not None:
-            self.event("CanarySuperseded", f"version {self.s.canary.version} replaced by {version} before promotion")
+        if self.s.phase in IN_PROGRESS:
+            replaced, _ = self.under_way()
+            self.event("CanarySuperseded", f"version {replaced} replaced by {version} before promotion")
+            self.history(Outcome.SUPERSEDED, f"replaced by version {version}")
         enabled = self.spec.optimization.enabled
+        prior = self.s.optimization
+        # Only a retry starts the same revision again after its optimization failed: that
+        # is a new attempt with its own Job, since the failed one is kept for its logs.
+        attempt = prior.attempt + 1 if prior and prior.revision == self.revision and prior.succeeded is False else 1
         self.update(
             target_revision=self.revision,
             phase=Phase.OPTIMIZING if enabled else Phase.DEPLOYING,
             canary=None if enabled else self.source_ref(),
             canary_version=version,
             canary_weight=0,
+            canary_unready_since=None,
             current_step=None,
             step_started_at=None,
-            pause_reason="",
+            pause_reason=PauseReason.NONE,
             rollout_started_at=self.now,
             analysis=AnalysisStatus(),
-            optimization=OptimizationStatus(revision=self.revision) if enabled else None,
+            optimization=OptimizationStatus(revision=self.revision, attempt=attempt) if enabled else None,
         )
         if enabled:
             self.condition(ConditionType.OPTIMIZED, conditions.UNKNOWN, "Optimizing", f"optimizing version {version}")
@@ -246,16 +299,17 @@ class _Pass:
         if self.obs.canary is not None:
             self.actions.append(RemoveDeployment(names.ROLE_CANARY))
 
-    def keep_stable(self) -> None:
-        if self.s.stable is not None:
-            self.actions.append(EnsureDeployment(names.ROLE_STABLE, self.s.stable, self.spec.serving.replicas))
-
     def optimizing(self) -> None:
-        self.keep_stable()
+        # Stable alone serves while a version optimizes: a canary of a superseded version
+        # is removed and its traffic returned, so no unapproved version answers users.
+        self.rest()
         job = self.obs.job
         version = self.spec.model.version
+        attempt = optimization_attempt(self.s, self.revision)
+        if job.phase is not JobPhase.ABSENT and job.attempt != attempt:
+            job = JobState(JobPhase.ABSENT)  # the Job of an earlier, failed attempt
         if job.phase is JobPhase.ABSENT:
-            self.actions.append(EnsureOptimizationJob(self.revision, version))
+            self.actions.append(EnsureOptimizationJob(self.revision, version, attempt))
             self.update(message=f"optimizing version {version}")
             return
         if self.s.optimization is not None and job.name and self.s.optimization.job != job.name:
@@ -271,6 +325,7 @@ class _Pass:
                 message=f"optimization of version {version} failed: {reason}",
                 optimization=OptimizationStatus(
                     revision=self.revision,
+                    attempt=attempt,
                     job=job.name,
                     succeeded=False,
                     reason=reason,
@@ -279,7 +334,7 @@ class _Pass:
             )
             self.condition(ConditionType.OPTIMIZED, conditions.FALSE, "OptimizationFailed", reason)
             self.event("OptimizationFailed", f"version {version}: {reason}", warning=True)
-            self.history(self.source_ref(), "Failed", reason)
+            self.history(Outcome.FAILED, reason)
             return
         selected = report.selected
         ref = VersionRef(version=version, revision=self.revision, runtime=selected.runtime.value, uri=selected.uri)
@@ -290,6 +345,7 @@ class _Pass:
             canary=ref,
             optimization=OptimizationStatus(
                 revision=self.revision,
+                attempt=attempt,
                 job=job.name,
                 succeeded=True,
                 selected=selected,
@@ -313,7 +369,7 @@ class _Pass:
             self.actions.append(EnsureDeployment(names.ROLE_STABLE, ref, replicas))
             self.actions.append(SetTraffic(0))
             observed = self.obs.stable
-            if _rolled_out(observed, ref.version, replicas):
+            if _rolled_out(observed, ref, replicas):
                 self.update(
                     phase=Phase.SUCCEEDED,
                     stable=ref,
@@ -322,7 +378,7 @@ class _Pass:
                     canary_version="",
                     message=f"version {ref.version} serving",
                 )
-                self.history(ref, "Deployed", "first version")
+                self.history(Outcome.DEPLOYED, "first version", ref)
                 self.event("Deployed", f"version {ref.version} is stable ({replicas} replicas ready)")
             else:
                 ready = observed.ready if observed is not None else 0
@@ -333,11 +389,31 @@ class _Pass:
         self.actions.append(EnsureDeployment(names.ROLE_CANARY, ref, canary_replicas))
         self.actions.append(SetTraffic(0))
         observed = self.obs.canary
-        if _rolled_out(observed, ref.version, canary_replicas):
+        if _rolled_out(observed, ref, canary_replicas):
+            self.update(canary_unready_since=None)
             self.start_step(0)
-        else:
-            ready = observed.ready if observed is not None else 0
-            self.update(message=f"deploying canary {ref.version}: {ready}/{canary_replicas} ready{_why(observed)}")
+            return
+        ready = observed.ready if observed is not None else 0
+        waiting = f"{ready}/{canary_replicas} ready{_why(observed)}"
+        if self.canary_unready_too_long(ready=False):
+            self.roll_back(
+                "ProgressDeadlineExceeded", f"canary not ready within {self.spec.rollout.progress_deadline}: {waiting}"
+            )
+            return
+        self.update(message=f"deploying canary {ref.version}: {waiting}")
+
+    def canary_unready_too_long(self, *, ready: bool) -> bool:
+        """Whether the canary has lacked ready pods for longer than the progress deadline.
+
+        Measured from when it stopped being ready, so a step that scales the canary up
+        (briefly not ready) or a long, healthy rollout never trips it.
+        """
+        if ready:
+            self.update(canary_unready_since=None)
+            return False
+        since = self.s.canary_unready_since or self.now
+        self.update(canary_unready_since=since)
+        return (self.now - since).total_seconds() > durations.parse(self.spec.rollout.progress_deadline)
 
     def start_step(self, index: int) -> None:
         weight = steps.weight_of(self.spec.rollout, index)
@@ -370,17 +446,33 @@ class _Pass:
             self.record(self.obs.verdicts)
             if self.s.phase is Phase.ROLLED_BACK:
                 return
-        paused_by_hand = self.obs.annotations.get(names.ANNOTATION_PAUSE, "").lower() in _TRUTHY
-        if paused_by_hand:
-            if self.s.pause_reason != PAUSE_MANUAL:
-                self.update(
-                    phase=Phase.PAUSED, pause_reason=PAUSE_MANUAL, message=f"paused by a person at step {step + 1}"
-                )
-                self.event("Paused", self.s.message)
+        if self.canary_unready_too_long(ready=_fully_ready(self.obs.canary, canary_replicas)):
+            # A canary that crash-loops or never turns ready ends the rollout, instead of
+            # being left running (and paused) forever.
+            ready = self.obs.canary.ready if self.obs.canary is not None else 0
+            self.roll_back(
+                "ProgressDeadlineExceeded",
+                f"canary {ready}/{canary_replicas} ready for longer than the progress deadline "
+                f"{self.spec.rollout.progress_deadline}{_why(self.obs.canary)}",
+            )
             return
-        if self.s.pause_reason == PAUSE_MANUAL:
+        raw = self.obs.annotations.get(names.ANNOTATION_PAUSE)
+        paused_by_hand = pause_requested(raw)
+        if paused_by_hand is not False:
+            # A value that is neither true nor false pauses too: the safe reading of a
+            # person's intent, and the message says how it was read.
+            if self.s.pause_reason != PauseReason.MANUAL:
+                how = "" if paused_by_hand else f" (pause annotation {raw!r} read as true; use true or false)"
+                self.update(
+                    phase=Phase.PAUSED,
+                    pause_reason=PauseReason.MANUAL,
+                    message=f"paused by a person at step {step + 1}{how}",
+                )
+                self.event("Paused", self.s.message, warning=paused_by_hand is None)
+            return
+        if self.s.pause_reason == PauseReason.MANUAL:
             # Resumed: the step's pause starts over, so a canary is never judged on a pause.
-            self.update(phase=Phase.CANARY, pause_reason="", step_started_at=self.now)
+            self.update(phase=Phase.CANARY, pause_reason=PauseReason.NONE, step_started_at=self.now)
             self.event("Resumed", f"resumed at step {step + 1}")
         if self.s.phase is Phase.PAUSED:
             return
@@ -441,26 +533,28 @@ class _Pass:
                 self.roll_back("AnalysisFailed", detail)
             return
         if result is Result.PASS:
-            if self.s.pause_reason == PAUSE_INCONCLUSIVE:
-                self.update(phase=Phase.CANARY, pause_reason="")
+            if self.s.pause_reason == PauseReason.ANALYSIS_INCONCLUSIVE:
+                self.update(phase=Phase.CANARY, pause_reason=PauseReason.NONE)
                 self.event("Resumed", "analysis is conclusive again")
             return
-        if inconclusive >= limits.inconclusive_limit and self.s.pause_reason != PAUSE_INCONCLUSIVE:
+        if inconclusive >= limits.inconclusive_limit and self.s.pause_reason != PauseReason.ANALYSIS_INCONCLUSIVE:
             reason = "Prometheus errors" if result is Result.ERROR else "inconclusive data"
             self.update(
                 phase=Phase.PAUSED,
-                pause_reason=PAUSE_INCONCLUSIVE,
+                pause_reason=PauseReason.ANALYSIS_INCONCLUSIVE,
                 message=f"paused: {inconclusive} checks in a row without a verdict ({reason}): {detail}",
             )
             self.event("AnalysisInconclusive", self.s.message, warning=True)
 
-    def roll_back(self, reason: str, detail: str, *, outcome: str = "RolledBack") -> None:
-        canary = self.s.canary
+    def roll_back(self, reason: str, detail: str, *, outcome: Outcome = Outcome.ROLLED_BACK) -> None:
+        version, revision = self.under_way()
         stable = self.s.stable
-        version = canary.version if canary else self.spec.model.version
         self.actions.append(SetTraffic(0))
         if stable is not None:
             self.actions.append(EnsureDeployment(names.ROLE_STABLE, stable, self.spec.serving.replicas))
+        elif self.obs.stable is not None:
+            # A first version has no stable to return to: it stops serving altogether.
+            self.actions.append(RemoveDeployment(names.ROLE_STABLE))
         self.actions.append(RemoveDeployment(names.ROLE_CANARY))
         self.actions.append(CountRollback(reason))
         remembered = [r for r in self.s.rolled_back_revisions if r != self.revision] + [self.revision]
@@ -469,13 +563,14 @@ class _Pass:
             canary=None,
             canary_version="",
             canary_weight=0,
+            canary_unready_since=None,
             current_step=None,
-            pause_reason="",
+            pause_reason=PauseReason.NONE,
             rolled_back_revisions=remembered[-MAX_REMEMBERED:],
-            message=f"version {version} rolled back: {detail}",
+            message=f"version {version} rolled back: {detail}"
+            + ("" if stable is not None else " (no stable version: nothing serves)"),
         )
-        if canary is not None:
-            self.history(canary, outcome, detail)
+        self.history(outcome, detail, (version, revision))
         self.event("RolledBack", f"version {version} rolled back ({reason}): {detail}", warning=True)
 
     def promoting(self) -> None:
@@ -491,7 +586,7 @@ class _Pass:
         self.actions.append(EnsureDeployment(names.ROLE_CANARY, canary, max(canary_replicas, 1)))
         self.actions.append(SetTraffic(100))
         observed = self.obs.stable
-        if not _rolled_out(observed, canary.version, replicas):
+        if not _rolled_out(observed, canary, replicas):
             ready = observed.ready if observed is not None and observed.version == canary.version else 0
             self.update(message=f"promoting version {canary.version}: stable {ready}/{replicas} ready{_why(observed)}")
             return
@@ -504,10 +599,11 @@ class _Pass:
             canary=None,
             canary_version="",
             canary_weight=0,
+            canary_unready_since=None,
             current_step=None,
             message=f"version {canary.version} promoted",
         )
-        self.history(canary, "Promoted", "all steps passed")
+        self.history(Outcome.PROMOTED, "all steps passed", canary)
         self.event("Promoted", f"version {canary.version} is stable")
 
     # -- conditions and the rest of the status -------------------------------------------

@@ -24,6 +24,7 @@ class JobState:
     name: str = ""
     report: OptimizationReport | None = None
     reason: str = ""  # why it failed, or why its pod cannot start
+    attempt: int = 1  # which attempt at the revision the Job belongs to (see EnsureOptimizationJob)
 
 
 @dataclass(frozen=True)

@@ -182,7 +182,8 @@ def judge_all(checks: Sequence[Check], samples: Sequence[Sample]) -> list[Verdic
 
 
 def overall(verdicts: Sequence[Verdict]) -> Result:
-    """The worst result of a round; an empty round passes (no analysis configured)."""
+    """The worst result of a round. An empty round proves nothing, so it is inconclusive: the
+    API refuses an analysis without checks, and this keeps an older object from promoting."""
     if not verdicts:
-        return Result.PASS
+        return Result.INCONCLUSIVE
     return max((v.result for v in verdicts), key=_SEVERITY.__getitem__)
