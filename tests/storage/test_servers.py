@@ -33,9 +33,7 @@ def test_s3_fetch_and_upload(s3_env: str, tmp_path: pathlib.Path) -> None:
     assert fetched.with_suffix(".bin").read_bytes() == b"weights"
 
 
-def test_s3_failed_upload_leaves_nothing(
-    s3_env: str, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_s3_failed_upload_leaves_nothing(s3_env: str, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The weights reach the real server, then the model file's upload fails: both are gone."""
     client = boto3.client("s3")
     client.create_bucket(Bucket="partial")
