@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import timedelta
+from typing import get_type_hints
 
 import pytest
 
 from modelrollout import names
+from modelrollout.api import v1alpha1
 from modelrollout.api.v1alpha1 import MAX_HISTORY, MAX_MEASUREMENTS, ConditionType, Outcome, Phase
-from modelrollout.rollout import actions, conditions, machine
+from modelrollout.rollout import actions, conditions, machine, verdicts
 from tests.rollout.world import World, healthy, quiet, slow, spec_with
 
 
@@ -216,3 +218,18 @@ def test_decide_is_pure_at_every_state_of_whole_rollouts() -> None:
             world.status = first.status
             world.apply(first.actions)
             world.now += timedelta(seconds=5)
+
+
+def test_status_changes_name_every_status_field() -> None:
+    assert set(get_type_hints(v1alpha1.StatusChanges)) == set(v1alpha1.ModelDeploymentStatus.model_fields)
+
+
+def test_an_overlong_message_is_cut_to_the_schema_bound() -> None:
+    world = deployed()
+    world.measure = lambda version: [  # a provider error as long as a Prometheus page
+        verdicts.Sample("latency", None, error="x" * 10_000),
+        verdicts.Sample("errorRate", None, error="y" * 10_000),
+    ]
+    world.set_spec(spec_with(model={"version": "8"}))
+    world.run_until(Phase.PAUSED)
+    assert len(world.status.message) == machine.MAX_MESSAGE

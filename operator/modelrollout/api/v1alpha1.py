@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
@@ -589,6 +589,33 @@ class ModelDeploymentStatus(_Model):
         default_factory=dict, description="Annotation values of day-2 controls already acted upon."
     )
     history: list[HistoryEntry] = Field(default_factory=list, description="Recent rollout outcomes, newest last.")
+
+
+class StatusChanges(TypedDict, total=False):
+    """The fields of `ModelDeploymentStatus` as keyword arguments, so that mypy checks every
+    change the core makes (names and types); a test keeps the two in step."""
+
+    observed_generation: int | None
+    phase: Phase
+    conditions: list[Condition]
+    message: str
+    target_revision: str
+    stable: VersionRef | None
+    canary: VersionRef | None
+    stable_version: str
+    canary_version: str
+    canary_weight: int
+    current_step: int | None
+    step_started_at: datetime | None
+    pause_reason: PauseReason
+    rollout_started_at: datetime | None
+    phase_started_at: datetime | None
+    canary_unready_since: datetime | None
+    optimization: OptimizationStatus | None
+    analysis: AnalysisStatus
+    rolled_back_revisions: list[str]
+    handled_controls: dict[str, str]
+    history: list[HistoryEntry]
 
 
 class ModelDeployment(_Model):

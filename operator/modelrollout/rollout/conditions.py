@@ -10,6 +10,7 @@ from modelrollout.api.v1alpha1 import Condition, ConditionType
 TRUE = "True"
 FALSE = "False"
 UNKNOWN = "Unknown"
+MAX_CONDITION_MESSAGE = 32768  # the schema's bound on a condition's message
 
 
 def set_condition(
@@ -29,7 +30,7 @@ def set_condition(
         type=type_.value,
         status=status,
         reason=reason,
-        message=message,
+        message=message[:MAX_CONDITION_MESSAGE],
         last_transition_time=since,
         observed_generation=generation,
     )

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Final, Unpack
 
 from modelrollout import names
 from modelrollout.api import durations
@@ -41,6 +41,7 @@ from modelrollout.api.v1alpha1 import (
     Outcome,
     PauseReason,
     Phase,
+    StatusChanges,
     VersionRef,
 )
 from modelrollout.rollout import conditions, steps
@@ -59,6 +60,7 @@ from modelrollout.rollout.verdicts import Result, Verdict, overall
 
 IN_PROGRESS: Final = frozenset({Phase.OPTIMIZING, Phase.DEPLOYING, Phase.CANARY, Phase.PAUSED, Phase.PROMOTING})
 MAX_REMEMBERED: Final = 20
+MAX_MESSAGE: Final = 4096  # status.message's bound in the schema
 _TRUTHY: Final = frozenset({"true", "yes", "1", "on"})
 _FALSY: Final = frozenset({"", "false", "no", "0", "off"})
 
@@ -145,9 +147,12 @@ class _Pass:
 
     # -- small helpers -----------------------------------------------------------------
 
-    def update(self, **changes: Any) -> None:
+    def update(self, **changes: Unpack[StatusChanges]) -> None:
+        """A typed change of the status (mypy checks names and types; `finish` validates)."""
         if "phase" in changes and changes["phase"] != self.s.phase:
             changes.setdefault("phase_started_at", self.now)
+        if "message" in changes:
+            changes["message"] = changes["message"][:MAX_MESSAGE]
         self.s = self.s.model_copy(update=changes)
 
     def event(self, reason: str, message: str, *, warning: bool = False) -> None:
@@ -651,3 +656,6 @@ class _Pass:
             self.condition(ConditionType.DEGRADED, conditions.FALSE, "AsExpected", "")
         if phase is Phase.PENDING and not self.s.message:
             self.update(message="waiting for the first reconcile")
+        # model_copy does not validate: one check of the whole result keeps every bound
+        # of the schema (lengths, ranges) true of what the shell will write.
+        self.s = ModelDeploymentStatus.model_validate(self.s.model_dump())
