@@ -50,7 +50,7 @@ def test_health_of_a_status_with_unicode_and_quotes() -> None:
 
 PHASES_ENABLING = {
     "promote": {"Canary", "Paused"},
-    "abort": {"Optimizing", "Deploying", "Canary", "Paused"},
+    "abort": {"Optimizing", "Deploying", "Canary", "Paused", "Promoting"},
     "retry": {"RolledBack", "Failed"},
     "pause": {"Optimizing", "Deploying", "Canary", "Paused"},
     "resume": set(),

@@ -12,7 +12,8 @@ end
 local rolling = phase == "Optimizing" or phase == "Deploying" or phase == "Canary" or phase == "Paused"
 
 actions["promote"] = {["disabled"] = not (phase == "Canary" or phase == "Paused")}
-actions["abort"] = {["disabled"] = not rolling}
+-- Abort acts in Promoting too: stable goes back to the previous version.
+actions["abort"] = {["disabled"] = not (rolling or phase == "Promoting")}
 actions["retry"] = {["disabled"] = not (phase == "RolledBack" or phase == "Failed")}
 actions["pause"] = {["disabled"] = paused or not rolling}
 actions["resume"] = {["disabled"] = not paused}
