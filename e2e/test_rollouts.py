@@ -17,7 +17,7 @@ import pytest
 from kubernetes import client
 
 from e2e.testbed import bed as beds
-from e2e.testbed import controlplane, kubelet, models, nodes, prometheus, samples
+from e2e.testbed import controlplane, kubelet, models, nodes, operators, prometheus, samples
 from modelrollout import names
 
 pytestmark = pytest.mark.e2e
@@ -42,8 +42,7 @@ def bed(
         process_kubelet=process_kubelet,
     ) as running:
         yield running
-    log = running.operator.log_path.read_text(errors="replace")
-    refused = [line for line in log.splitlines() if "forbidden" in line and "system:serviceaccount" in line]
+    refused = operators.rbac_refusals(running.operator.log_path.read_text(errors="replace"))
     assert refused == [], f"the operator was refused by RBAC: {refused[:3]}"
 
 
@@ -162,13 +161,24 @@ def test_a_three_times_slower_canary_is_rolled_back(
     assert f'{names.METRIC_ROLLBACKS}{{name="{NAME}",namespace="{namespace}",reason="AnalysisFailed"}} 1.0' in (
         bed.operator.metrics()
     )
-    # Argo CD self-heal re-applies the same spec: nothing is retried, no new Job appears.
+    # Argo CD self-heal re-applies the version, here with a serving change that is a new
+    # generation but not a new revision: once the operator has seen that generation, the
+    # rolled-back version is still not retried and no new Job appears.
     jobs = client.BatchV1Api(bed.plane.api_client()).list_namespaced_job(namespace).items
-    apply(bed, namespace, "2", model(tmp_path, "2", work=120))
+    apply(bed, namespace, "2", model(tmp_path, "2", work=120), replicas=3)
     generation = bed.get(namespace, NAME)["metadata"]["generation"]
-    again = reach(bed, namespace, "RolledBack", timeout=30)
-    assert again["metadata"]["generation"] == generation
+    assert generation > body["metadata"]["generation"]
+    again = bed.wait(
+        namespace,
+        NAME,
+        lambda b: b.get("status", {}).get("observedGeneration") == generation,
+        timeout=60,
+        what=f"observedGeneration {generation}",
+    )
+    assert beds.phase(again) == "RolledBack" and again["status"]["stableVersion"] == "1"
+    assert "RetryRequested" not in reasons(bed, namespace)
     assert len(client.BatchV1Api(bed.plane.api_client()).list_namespaced_job(namespace).items) == len(jobs)
+    assert deployment(bed, namespace, names.ROLE_CANARY) is None
 
 
 def test_a_canary_with_lower_online_accuracy_is_rolled_back(bed: beds.Bed, namespace: str, tmp_path: Path) -> None:
@@ -217,7 +227,9 @@ def test_prometheus_down_pauses_and_never_promotes_then_resumes(
                 assert status["phase"] == "Paused" and status["currentStep"] == 0, status["message"]
                 time.sleep(1)
             errors = [m for m in status["analysis"]["measurements"] if m["result"] == "error"]
-            assert errors and "Prometheus" not in errors[0]["check"]
+            slo_errors = [m for m in errors if m["check"] in {"latency", "errorRate", "accuracy"}]
+            assert slo_errors, errors
+            assert all(str(own.port) in m["message"] for m in slo_errors), slo_errors
             own.start()
             body = reach(bed, namespace, "Succeeded", stable="2", timeout=240)
     finally:
@@ -302,13 +314,27 @@ def test_an_operator_killed_mid_canary_finishes_the_rollout_after_restart(
         apply(bed, namespace, "2", model(tmp_path, "2", work=40), steps=steps)
         before = reach(bed, namespace, "Canary")
         bed.operator.kill()
-        # While it is down nothing moves: the canary keeps its share, status stays put.
-        assert bed.get(namespace, NAME)["status"]["currentStep"] == before["status"]["currentStep"]
+        # While it is down nothing moves, for longer than the step's pause (after which a
+        # running operator would have advanced): the canary keeps its share, status stays.
+        down = time.monotonic()
+        while time.monotonic() - down < 20:
+            status = bed.get(namespace, NAME)["status"]
+            assert (status["currentStep"], status["canaryWeight"]) == (
+                before["status"]["currentStep"],
+                before["status"]["canaryWeight"],
+            )
+            time.sleep(1)
         bed.operator.start()
         body = reach(bed, namespace, "Succeeded", stable="2")
     status = body["status"]
     promoted = [h for h in status["history"] if h["version"] == "2"]
     assert [h["outcome"] for h in promoted] == ["Promoted"]
     optimizer_jobs = client.BatchV1Api(bed.plane.api_client()).list_namespaced_job(namespace).items
-    assert len(optimizer_jobs) == 2  # one per version, none created twice
+    revisions = [job.metadata.annotations[f"{names.GROUP}/revision"] for job in optimizer_jobs]
+    assert len(revisions) == len(set(revisions)) == 2  # one per version
+    # A second create of the same Job would be a silent conflict: the operator logs each
+    # Job it really created, once, across both of its lives.
+    log = bed.operator.log_path.read_text(errors="replace")
+    for job in optimizer_jobs:
+        assert log.count(f"created optimization Job {job.metadata.name}") == 1, job.metadata.name
     assert reasons(bed, namespace).count("Promoted") == 1

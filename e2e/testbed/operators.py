@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -14,6 +15,18 @@ from typing import Any
 import yaml
 
 from e2e.testbed import controlplane, kubelet
+
+# An RBAC refusal as the API server words it, with the quotes escaped or not (the
+# operator logs an ApiException's JSON body), and Kopf's own warning when it cannot list
+# or watch a resource.
+_REFUSAL = re.compile(
+    r'forbidden: User \\?"system:serviceaccount:[^"\\]+\\?" cannot [^\n]*|Not enough permissions[^\n]*'
+)
+
+
+def rbac_refusals(log: str) -> list[str]:
+    """Every line of an operator log that says RBAC refused it something."""
+    return _REFUSAL.findall(log)
 
 
 class OperatorProcess:
