@@ -79,22 +79,39 @@ def _factory_defaults(model: type[BaseModel]) -> dict[str, Any]:
 
 
 def _structural(node: Any, defs: dict[str, Any], models: dict[str, type[BaseModel]], *, defaults: bool) -> Any:
+    """pydantic's JSON schema made structural, the way the API server wants it."""
     if isinstance(node, list):
         return [_structural(n, defs, models, defaults=defaults) for n in node]
     if not isinstance(node, dict):
         return node
-    node = dict(node)
-    if "$ref" in node:
-        name = node.pop("$ref").rsplit("/", 1)[-1]
-        merged = copy.deepcopy(defs[name])
-        merged.update({k: v for k, v in node.items() if k != "$ref"})
-        node = merged
-        if defaults and name in models:
-            for alias, value in _factory_defaults(models[name]).items():
-                node.setdefault("properties", {}).setdefault(alias, {}).setdefault("default", value)
+    node = _resolve_ref(dict(node), defs, models, defaults=defaults)
     if "allOf" in node and len(node["allOf"]) == 1:
         inner = node.pop("allOf")[0]
         node = {**_structural(inner, defs, models, defaults=defaults), **node}
+    node = _nullable(node, defs, models, defaults=defaults)
+    node = _kubernetes_keywords(node, defaults=defaults)
+    return {key: _children(key, value, defs, models, defaults=defaults) for key, value in node.items()}
+
+
+def _resolve_ref(
+    node: dict[str, Any], defs: dict[str, Any], models: dict[str, type[BaseModel]], *, defaults: bool
+) -> dict[str, Any]:
+    """A `$ref` inlined, with the defaults of factory-built fields spelled out."""
+    if "$ref" not in node:
+        return node
+    name = node.pop("$ref").rsplit("/", 1)[-1]
+    merged: dict[str, Any] = copy.deepcopy(defs[name])
+    merged.update({k: v for k, v in node.items() if k != "$ref"})
+    if defaults and name in models:
+        for alias, value in _factory_defaults(models[name]).items():
+            merged.setdefault("properties", {}).setdefault(alias, {}).setdefault("default", value)
+    return merged
+
+
+def _nullable(
+    node: dict[str, Any], defs: dict[str, Any], models: dict[str, type[BaseModel]], *, defaults: bool
+) -> dict[str, Any]:
+    """`X | None` (an anyOf/oneOf with null) as `nullable: true` on X."""
     for key in ("anyOf", "oneOf"):
         alternatives = node.get(key)
         if alternatives and any(a.get("type") == "null" for a in alternatives):
@@ -107,6 +124,11 @@ def _structural(node: Any, defs: dict[str, Any], models: dict[str, type[BaseMode
             node["nullable"] = True
             if node.get("default", 0) is None:
                 node.pop("default")
+    return node
+
+
+def _kubernetes_keywords(node: dict[str, Any], *, defaults: bool) -> dict[str, Any]:
+    """JSON-schema keywords rewritten in the OpenAPI v3 dialect the API server accepts."""
     for key in _DROP_KEYS:
         node.pop(key, None)
     if node.get("additionalProperties") is False:
@@ -122,17 +144,17 @@ def _structural(node: Any, defs: dict[str, Any], models: dict[str, type[BaseMode
         node.setdefault("maxLength", max(len(v) for v in node["enum"]))
     if not defaults:
         node.pop("default", None)
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        if key == "properties":
-            out[key] = {p: _structural(s, defs, models, defaults=defaults) for p, s in value.items()}
-        elif key in {"items", "additionalProperties"} and isinstance(value, dict):
-            out[key] = _structural(value, defs, models, defaults=defaults)
-        elif key in {"x-kubernetes-validations", "default", "example", "enum", "required"}:
-            out[key] = value
-        else:
-            out[key] = _structural(value, defs, models, defaults=defaults)
-    return out
+    return node
+
+
+def _children(key: str, value: Any, defs: dict[str, Any], models: dict[str, type[BaseModel]], *, defaults: bool) -> Any:
+    if key == "properties":
+        return {p: _structural(s, defs, models, defaults=defaults) for p, s in value.items()}
+    if key in {"items", "additionalProperties"} and isinstance(value, dict):
+        return _structural(value, defs, models, defaults=defaults)
+    if key in {"x-kubernetes-validations", "default", "example", "enum", "required"}:
+        return value
+    return _structural(value, defs, models, defaults=defaults)
 
 
 def _schema_of(model: type[BaseModel], *, defaults: bool) -> dict[str, Any]:

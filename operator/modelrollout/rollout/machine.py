@@ -616,6 +616,24 @@ class _Pass:
     def finish(self) -> None:
         phase = self.s.phase
         self.update(observed_generation=self.obs.generation)
+        self.schedulable(phase)
+        stable_ready = self.obs.stable is not None and self.obs.stable.ready >= 1
+        if phase is Phase.SUCCEEDED and stable_ready:
+            self.condition(ConditionType.READY, conditions.TRUE, "Serving", f"version {self.s.stable_version} serving")
+        else:
+            self.condition(ConditionType.READY, conditions.FALSE, phase.value, self.s.message)
+        self.progressing(phase)
+        if phase in {Phase.ROLLED_BACK, Phase.FAILED}:
+            self.condition(ConditionType.DEGRADED, conditions.TRUE, phase.value, self.s.message)
+        else:
+            self.condition(ConditionType.DEGRADED, conditions.FALSE, "AsExpected", "")
+        if phase is Phase.PENDING and not self.s.message:
+            self.update(message="waiting for the first reconcile")
+        # model_copy does not validate: one check of the whole result keeps every bound
+        # of the schema (lengths, ranges) true of what the shell will write.
+        self.s = ModelDeploymentStatus.model_validate(self.s.model_dump())
+
+    def schedulable(self, phase: Phase) -> None:
         if phase in {Phase.OPTIMIZING, Phase.DEPLOYING} and not self.obs.placement.possible:
             reason = self.obs.placement.reason
             if conditions.find(self.s.conditions, ConditionType.SCHEDULABLE) is None or conditions.is_true(
@@ -627,35 +645,20 @@ class _Pass:
         else:
             self.condition(ConditionType.SCHEDULABLE, conditions.TRUE, "NodesAvailable", "")
 
-        stable_ready = self.obs.stable is not None and self.obs.stable.ready >= 1
-        if phase is Phase.SUCCEEDED and stable_ready:
-            self.condition(ConditionType.READY, conditions.TRUE, "Serving", f"version {self.s.stable_version} serving")
-        else:
-            self.condition(ConditionType.READY, conditions.FALSE, phase.value, self.s.message)
-
-        if phase in IN_PROGRESS:
-            started = self.s.rollout_started_at
-            deadline = durations.parse(self.spec.rollout.progress_deadline)
-            if phase is Phase.PAUSED:
-                self.condition(ConditionType.PROGRESSING, conditions.UNKNOWN, "Paused", self.s.message)
-            elif started is not None and (self.now - started).total_seconds() > deadline:
-                self.condition(
-                    ConditionType.PROGRESSING,
-                    conditions.FALSE,
-                    "ProgressDeadlineExceeded",
-                    f"not done after {self.spec.rollout.progress_deadline}: {self.s.message}",
-                )
-            else:
-                self.condition(ConditionType.PROGRESSING, conditions.TRUE, phase.value, self.s.message)
-        else:
+    def progressing(self, phase: Phase) -> None:
+        if phase not in IN_PROGRESS:
             self.condition(ConditionType.PROGRESSING, conditions.FALSE, phase.value, self.s.message)
-
-        if phase in {Phase.ROLLED_BACK, Phase.FAILED}:
-            self.condition(ConditionType.DEGRADED, conditions.TRUE, phase.value, self.s.message)
+            return
+        started = self.s.rollout_started_at
+        deadline = durations.parse(self.spec.rollout.progress_deadline)
+        if phase is Phase.PAUSED:
+            self.condition(ConditionType.PROGRESSING, conditions.UNKNOWN, "Paused", self.s.message)
+        elif started is not None and (self.now - started).total_seconds() > deadline:
+            self.condition(
+                ConditionType.PROGRESSING,
+                conditions.FALSE,
+                "ProgressDeadlineExceeded",
+                f"not done after {self.spec.rollout.progress_deadline}: {self.s.message}",
+            )
         else:
-            self.condition(ConditionType.DEGRADED, conditions.FALSE, "AsExpected", "")
-        if phase is Phase.PENDING and not self.s.message:
-            self.update(message="waiting for the first reconcile")
-        # model_copy does not validate: one check of the whole result keeps every bound
-        # of the schema (lengths, ranges) true of what the shell will write.
-        self.s = ModelDeploymentStatus.model_validate(self.s.model_dump())
+            self.condition(ConditionType.PROGRESSING, conditions.TRUE, phase.value, self.s.message)
