@@ -9,7 +9,6 @@ manager; `stop()` leaves no process behind, also after a failed start.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import dataclasses
 import os
 import secrets
@@ -20,7 +19,6 @@ import ssl
 import subprocess
 import tempfile
 import time
-import types
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Sequence
@@ -34,14 +32,13 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from kubernetes import client, config
 from kubernetes.client import exceptions
 
-from e2e.testbed import binaries, nodes, stages
+from e2e.testbed import binaries, nodes, processes, stages
 from modelrollout import names
 
 ADMIN_USER: Final = "testbed-admin"
 SERVICE_CIDR: Final = "10.96.0.0/12"
 POD_CIDR: Final = "10.0.0.0/16"
 SA_ISSUER: Final = "https://kubernetes.default.svc.cluster.local"
-_PR_SET_PDEATHSIG: Final = 1
 
 
 class StartError(RuntimeError):
@@ -201,16 +198,7 @@ def _exit_unreaped(proc: subprocess.Popen[bytes], deadline: float) -> None:
         time.sleep(0.05)
 
 
-def die_with_parent() -> None:
-    # If the Python process dies without running stop() (SIGKILL, a crash), the kernel
-    # kills the components too, so no process outlives the test session. The signal
-    # fires when the *thread* that started the child ends, so start children from a
-    # thread that outlives them (the main thread, or one that waits for the child).
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-class ControlPlane:
+class ControlPlane(processes.Supervised):
     """A control plane in `work_dir` (a fresh temp dir by default)."""
 
     def __init__(
@@ -261,25 +249,6 @@ class ControlPlane:
 
     def log_path(self, component: str) -> Path:
         return self.work_dir / "logs" / f"{component}.log"
-
-    def __enter__(self) -> ControlPlane:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: types.TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        try:
-            self._start()
-        except BaseException:
-            self.stop()
-            raise
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stop the clients of the API server, then the API server, then etcd; reap all.
@@ -374,16 +343,7 @@ class ControlPlane:
     def _spawn(self, name: str, argv: list[str]) -> None:
         log = self.log_path(name).open("w")
         self._logs.append(log)
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=self.work_dir,
-            process_group=0 if self._group is None else self._group,
-            # Only prctl runs between fork and exec, which is safe with threads about.
-            preexec_fn=die_with_parent,  # noqa: PLW1509
-        )
+        proc = processes.spawn(argv, log, cwd=self.work_dir, group=self._group)
         if self._group is None:
             self._group = proc.pid
         self._procs[name] = proc

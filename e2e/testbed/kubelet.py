@@ -20,7 +20,6 @@ import datetime
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -36,7 +35,7 @@ from kubernetes import client, watch
 from kubernetes.client import exceptions
 
 import modelrollout
-from e2e.testbed import controlplane, prometheus, stages
+from e2e.testbed import controlplane, processes, prometheus, stages
 from modelrollout import names
 
 logger = logging.getLogger(__name__)
@@ -278,7 +277,7 @@ class ProcessKubelet:
         with self._lock:
             runs = list(self._runs.values())
         for run in runs:
-            _terminate(run.proc, grace=timeout / 2)
+            processes.terminate(run.proc, grace=timeout / 2)
         for worker in [*self._workers, *([self._thread] if self._thread else [])]:
             worker.join(timeout)
         if self._own_dir:
@@ -353,7 +352,7 @@ class ProcessKubelet:
         if kind == "DELETED":
             if run is not None:
                 run.deleting = True
-                _terminate(run.proc, grace=0)
+                processes.terminate(run.proc, grace=0)
             return
         if pod["metadata"].get("deletionTimestamp"):
             if run is None:
@@ -406,16 +405,7 @@ class ProcessKubelet:
             process_started = self.now()
             with (run.work / "output.log").open("ab") as log:
                 try:
-                    run.proc = subprocess.Popen(
-                        argv,
-                        env=env,
-                        cwd=run.work,
-                        stdin=subprocess.DEVNULL,
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                        start_new_session=True,
-                        preexec_fn=controlplane.die_with_parent,  # noqa: PLW1509 (only prctl runs)
-                    )
+                    run.proc = processes.spawn(argv, log, cwd=run.work, env=env)
                 except OSError as error:
                     message = f"cannot start {argv[0]!r}: {error}"
                     self._patch(run, terminated_status(container, run.started, self.now(), 127, message))
@@ -479,7 +469,7 @@ class ProcessKubelet:
         grace = pod["metadata"].get("deletionGracePeriodSeconds")
         if grace is None:
             grace = pod["spec"].get("terminationGracePeriodSeconds", 30)
-        _terminate(run.proc, grace=float(grace))
+        processes.terminate(run.proc, grace=float(grace))
         run.done.wait(float(grace) + 5)
         self._publish_targets()
         self._delete_now(pod)
@@ -524,17 +514,3 @@ class ProcessKubelet:
         # A pod still draining when the test bed shuts down may outlive Prometheus's folder.
         with contextlib.suppress(FileNotFoundError):
             self.prometheus.set_targets(targets, source=TARGET_SOURCE)
-
-
-def _terminate(proc: subprocess.Popen[bytes] | None, grace: float) -> None:
-    """SIGTERM the process group, SIGKILL it after `grace` seconds."""
-    if proc is None or proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(grace)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from e2e.testbed import controlplane, kubelet
+from e2e.testbed import controlplane, kubelet, processes
 
 # An RBAC refusal as the API server words it, with the quotes escaped or not (the
 # operator logs an ApiException's JSON body), and Kopf's own warning when it cannot list
@@ -48,7 +47,7 @@ class OperatorProcess:
         self.starts += 1
         log = self.log_path.open("ab")
         env = {**os.environ, "PYTHONPATH": kubelet.python_path(os.environ.get("PYTHONPATH"), kubelet.package_root())}
-        self.proc = subprocess.Popen(
+        self.proc = processes.spawn(
             [
                 sys.executable, "-m", "modelrollout", "operator",
                 "--kubeconfig", str(self.kubeconfig),
@@ -57,10 +56,8 @@ class OperatorProcess:
                 "--metrics-port", str(self.metrics_port),
                 "--liveness-port", str(self.liveness_port),
             ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            log,
             env=env,
-            start_new_session=True,
         )  # fmt: skip
         log.close()
         deadline = time.monotonic() + timeout
@@ -76,23 +73,13 @@ class OperatorProcess:
 
     def kill(self) -> None:
         """SIGKILL: the operator gets no chance to tidy up, as in a node failure."""
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
+        processes.kill(self.proc)
 
     def stop(self, timeout: float = 15.0) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        processes.terminate(self.proc, timeout)
 
     def tail(self, lines: int = 40) -> str:
-        if not self.log_path.exists():
-            return ""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        return processes.tail(self.log_path, lines)
 
     def metrics(self) -> str:
         with urllib.request.urlopen(self.metrics_url, timeout=5) as response:

@@ -9,17 +9,14 @@ sample within seconds.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
-import types
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -29,7 +26,7 @@ from typing import Any, Final, TextIO
 
 import yaml
 
-from e2e.testbed import binaries, controlplane
+from e2e.testbed import binaries, controlplane, processes
 
 JOB_NAME: Final = "targets"
 
@@ -75,7 +72,7 @@ def write_targets(path: Path, targets: Sequence[Target]) -> None:
     os.replace(partial, path)
 
 
-class Prometheus:
+class Prometheus(processes.Supervised):
     def __init__(
         self,
         *,
@@ -114,25 +111,6 @@ class Prometheus:
     def log_path(self) -> Path:
         return self.work_dir / "prometheus.log"
 
-    def __enter__(self) -> Prometheus:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: types.TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def start(self) -> None:
-        try:
-            self._start()
-        except BaseException:
-            self.stop()
-            raise
-
     def _start(self) -> None:
         executable = binaries.prometheus()
         self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -141,7 +119,7 @@ class Prometheus:
             yaml.safe_dump(config(self.targets_dir, interval_s=self.interval_s, rule_files=self.rule_files))
         )
         self._log = self.log_path.open("w")
-        self._proc = subprocess.Popen(
+        self._proc = processes.spawn(
             [
                 str(executable),
                 f"--config.file={self.config_file}",
@@ -151,32 +129,20 @@ class Prometheus:
                 "--web.enable-lifecycle",
                 "--log.level=warn",
             ],
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
+            self._log,
             cwd=self.work_dir,
-            start_new_session=True,
-            preexec_fn=controlplane.die_with_parent,  # noqa: PLW1509 (only prctl runs)
         )
         deadline = time.monotonic() + self.start_timeout
         while not self._ready():
             if self._proc.poll() is not None or time.monotonic() > deadline:
-                tail = "\n".join(self.log_path.read_text(errors="replace").splitlines()[-20:])
+                tail = processes.tail(self.log_path, 20)
                 state = f"exited with {self._proc.returncode}" if self._proc.poll() is not None else "not ready"
                 raise controlplane.StartError(f"prometheus {state}:\n{tail}")
             time.sleep(0.1)
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self._proc is not None:
-            if self._proc.poll() is None:
-                self._proc.send_signal(signal.SIGTERM)
-                try:
-                    self._proc.wait(timeout)
-                except subprocess.TimeoutExpired:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(self._proc.pid, signal.SIGKILL)
-                    self._proc.wait()
-            self._proc = None
+        processes.terminate(self._proc, timeout)
+        self._proc = None
         if self._log is not None:
             self._log.close()
             self._log = None
