@@ -1,4 +1,4 @@
-"""Pure helpers: artifacts, device choice, datatypes, labels, request validation."""
+"""Pure helpers: artifacts, labels, request validation."""
 
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from modelrollout.serve import artifacts, dataplane, datatypes, feedback, repositories
-from modelrollout.serve.backends import base
-from modelrollout.serve.backends import onnxruntime as ort_backend
-from modelrollout.serve.backends import openvino as ov_backend
+from modelrollout.api import optimization as api
+from modelrollout.runtimes import tensors
+from modelrollout.serve import artifacts, dataplane, feedback, repositories
 
 
 def test_locate_plain_paths_and_file_uris(tmp_path: Path) -> None:
@@ -48,64 +47,20 @@ def test_model_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "requested", "runtime"),
     [
-        ("m.onnx", None, "onnxruntime"),
-        ("m.xml", None, "openvino"),
-        ("m.onnx", "openvino", "openvino"),
-        ("m.onnx", "onnxruntime", "onnxruntime"),
+        ("m.onnx", None, api.Runtime.ONNXRUNTIME),
+        ("m.xml", None, api.Runtime.OPENVINO),
+        ("m.onnx", api.Runtime.OPENVINO, api.Runtime.OPENVINO),
+        ("m.onnx", api.Runtime.ONNXRUNTIME, api.Runtime.ONNXRUNTIME),
     ],
 )
-def test_runtime_for(name: str, requested: str | None, runtime: str) -> None:
+def test_runtime_for(name: str, requested: api.Runtime | None, runtime: api.Runtime) -> None:
     assert artifacts.runtime_for(Path(name), requested) == runtime
 
 
-@pytest.mark.parametrize(("name", "requested"), [("m.bin", None), ("m.xml", "onnxruntime")])
-def test_runtime_for_refuses(name: str, requested: str | None) -> None:
+@pytest.mark.parametrize(("name", "requested"), [("m.bin", None), ("m.xml", api.Runtime.ONNXRUNTIME)])
+def test_runtime_for_refuses(name: str, requested: api.Runtime | None) -> None:
     with pytest.raises(artifacts.ArtifactError):
         artifacts.runtime_for(Path(name), requested)
-
-
-@pytest.mark.parametrize(
-    ("device", "available", "providers"),
-    [
-        ("CPU", ["CPUExecutionProvider"], ["CPUExecutionProvider"]),
-        (
-            "CUDA",
-            ["CUDAExecutionProvider", "CPUExecutionProvider"],
-            ["CUDAExecutionProvider", "CPUExecutionProvider"],
-        ),
-        (
-            "TensorRT",
-            ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
-            ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
-        ),
-    ],
-)
-def test_providers_for(device: str, available: list[str], providers: list[str]) -> None:
-    assert ort_backend.providers_for(device, available) == providers
-
-
-def test_a_gpu_device_never_falls_back_to_cpu_silently() -> None:
-    with pytest.raises(base.BackendError, match="CUDAExecutionProvider"):
-        ort_backend.providers_for("CUDA", ["CPUExecutionProvider"])
-    with pytest.raises(base.BackendError, match="not one of"):
-        ort_backend.providers_for("GPU", ["CPUExecutionProvider"])
-
-
-def test_openvino_devices() -> None:
-    assert ov_backend.check_device("GPU.1", ["CPU", "GPU.0", "GPU.1"]) == "GPU.1"
-    assert ov_backend.check_device("AUTO:GPU,CPU", ["CPU"]) == "AUTO:GPU,CPU"
-    with pytest.raises(base.BackendError, match="not present"):
-        ov_backend.check_device("NPU", ["CPU"])
-    with pytest.raises(base.BackendError, match="not one of"):
-        ov_backend.check_device("CUDA", ["CPU"])
-
-
-def test_datatypes() -> None:
-    assert datatypes.from_onnx("tensor(float)") == "FP32"
-    assert datatypes.from_numpy(np.dtype(np.int64)) == "INT64"
-    assert datatypes.from_numpy(np.dtype("<U3")) == "BYTES"
-    with pytest.raises(ValueError, match="not supported"):
-        datatypes.from_onnx("seq(tensor(float))")
 
 
 @pytest.mark.parametrize(
@@ -126,14 +81,17 @@ class Doubler:
     """A backend that doubles `x` and fails when asked to: enough to exercise the plane."""
 
     platform = "test"
-    inputs: tuple[base.TensorSpec, ...] = (base.TensorSpec("x", "FP32", (-1, 2)),)
-    outputs: tuple[base.TensorSpec, ...] = (base.TensorSpec("y", "FP32", (-1, 2)),)
+    inputs: tuple[tensors.TensorSpec, ...] = (tensors.TensorSpec("x", "FP32", (-1, 2)),)
+    outputs: tuple[tensors.TensorSpec, ...] = (tensors.TensorSpec("y", "FP32", (-1, 2)),)
 
     def run(self, feeds: Mapping[str, npt.NDArray[np.generic]]) -> dict[str, npt.NDArray[np.generic]]:
         x = np.asarray(feeds["x"], dtype=np.float32)
         if (x < 0).any():
             raise RuntimeError("negative input")
         return {"y": x * 2}
+
+    def effective_options(self) -> dict[str, str]:
+        return {}
 
     def close(self) -> None:
         pass

@@ -20,6 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
+from modelrollout.runtimes import sessions
 from modelrollout.serve import (
     artifacts,
     dataplane,
@@ -29,7 +30,6 @@ from modelrollout.serve import (
     rest,
     settings,
 )
-from modelrollout.serve.backends import base
 
 log = logging.getLogger("modelrollout.serve")
 
@@ -79,7 +79,7 @@ async def serve(config: settings.Settings) -> int:
         if loading.done():
             try:
                 model = loading.result()
-            except (artifacts.ArtifactError, base.BackendError) as error:
+            except (artifacts.ArtifactError, sessions.SessionError) as error:
                 log.error("cannot serve model %s: %s", config.model_name, error)
                 code = 1
             else:

@@ -21,8 +21,8 @@ import numpy as np
 import numpy.typing as npt
 
 import modelrollout
-from modelrollout.serve import datatypes, feedback, repositories
-from modelrollout.serve.backends import base
+from modelrollout.runtimes import datatypes, tensors
+from modelrollout.serve import feedback, repositories
 
 SERVER_NAME = "modelrollout"
 EXTENSIONS = ("binary_tensor_data", "model_feedback")
@@ -228,7 +228,7 @@ class DataPlane:
         return feeds
 
     @staticmethod
-    def _from_json(name: str, spec: base.TensorSpec, data: object, shape: list[int], count: int) -> npt.NDArray[Any]:
+    def _from_json(name: str, spec: tensors.TensorSpec, data: object, shape: list[int], count: int) -> npt.NDArray[Any]:
         try:
             array = np.array(data, dtype=np.object_) if spec.datatype == "BYTES" else np.asarray(data, dtype=spec.dtype)
         except (ValueError, TypeError, OverflowError) as error:
@@ -239,7 +239,7 @@ class DataPlane:
 
     @staticmethod
     def _from_binary(
-        name: str, spec: base.TensorSpec, raw: memoryview, shape: list[int], count: int
+        name: str, spec: tensors.TensorSpec, raw: memoryview, shape: list[int], count: int
     ) -> npt.NDArray[Any]:
         if spec.datatype == "BYTES":
             array = _decode_bytes_tensor(bytes(raw), name)

@@ -6,29 +6,19 @@ import dataclasses
 import time
 from pathlib import Path
 
+from modelrollout.api import optimization as api
+from modelrollout.runtimes import sessions, tensors
 from modelrollout.serve import artifacts
-from modelrollout.serve.backends import base
 
 
 @dataclasses.dataclass(slots=True)
 class Model:
     name: str
     version: str
-    backend: base.Backend
-    inputs: dict[str, base.TensorSpec]
+    backend: sessions.Session
+    inputs: dict[str, tensors.TensorSpec]
     load_seconds: float
     ready: bool = True
-
-
-def open_backend(path: Path, runtime: str, device: str, threads: int) -> base.Backend:
-    """Load `path` with `runtime`; each runtime is imported only when used."""
-    if runtime == "onnxruntime":
-        from modelrollout.serve.backends import onnxruntime as ort_backend  # noqa: PLC0415
-
-        return ort_backend.OnnxRuntimeBackend(path, device, threads)
-    from modelrollout.serve.backends import openvino as ov_backend  # noqa: PLC0415
-
-    return ov_backend.OpenVinoBackend(path, device, threads)
 
 
 def load(
@@ -36,7 +26,7 @@ def load(
     name: str,
     version: str,
     uri: str,
-    runtime: str | None,
+    runtime: api.Runtime | None,
     device: str,
     threads: int,
     work_dir: Path,
@@ -45,11 +35,13 @@ def load(
     started = time.perf_counter()
     path = artifacts.model_file(artifacts.locate(uri, work_dir))
     chosen = artifacts.runtime_for(path, runtime)
-    backend = open_backend(path, chosen, device, threads)
+    backend = sessions.open_session(path, chosen, device, threads)
     try:
-        backend.run(base.warmup_feeds(backend.inputs))
+        backend.run(tensors.warmup_feeds(backend.inputs))
     except Exception as error:  # the runtime's own exception types
-        raise base.BackendError(f"warm-up inference failed (zeros, dynamic dimensions set to 1): {error}") from error
+        raise sessions.SessionError(
+            f"warm-up inference failed (zeros, dynamic dimensions set to 1): {error}"
+        ) from error
     return Model(
         name=name,
         version=version,

@@ -11,10 +11,9 @@ from collections.abc import Mapping, Sequence
 from typing import TypeVar
 
 from modelrollout import names
+from modelrollout.api import optimization as api
 
-RUNTIMES = ("onnxruntime", "openvino")
-ORT_DEVICES = ("CPU", "CUDA", "TensorRT")
-OPENVINO_DEVICES = ("CPU", "GPU", "NPU", "AUTO")
+RUNTIMES = tuple(r.value for r in api.Runtime)
 
 
 # The variables the server reads, each the fallback of one flag.
@@ -45,7 +44,7 @@ class Settings:
     model_name: str
     model_version: str
     model_uri: str
-    runtime: str | None  # None: chosen from the artifact's file extension
+    runtime: api.Runtime | None  # None: chosen from the artifact's file extension
     device: str
     role: str
     host: str
@@ -140,9 +139,10 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
     model_uri = text(a.model_uri, e.ENV_MODEL_URI, None)
     if not model_uri:
         raise SettingsError(f"--model-uri ({e.ENV_MODEL_URI}) is required")
-    runtime = text(a.runtime, e.ENV_RUNTIME, None)
-    if runtime is not None and runtime not in RUNTIMES:
-        raise SettingsError(f"--runtime ({e.ENV_RUNTIME}) must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    runtime_text = text(a.runtime, e.ENV_RUNTIME, None)
+    if runtime_text is not None and runtime_text not in RUNTIMES:
+        raise SettingsError(f"--runtime ({e.ENV_RUNTIME}) must be one of {', '.join(RUNTIMES)}, got {runtime_text!r}")
+    runtime = None if runtime_text is None else api.Runtime(runtime_text)
     device = text(a.device, e.ENV_DEVICE, "CPU") or "CPU"
     role = text(a.role, e.ENV_ROLE, names.ROLE_STABLE) or names.ROLE_STABLE
     if role not in names.ROLES:
