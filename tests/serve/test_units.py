@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import json
 import re
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,7 @@ import pytest
 
 from modelrollout.api import optimization as api
 from modelrollout.runtimes import tensors
-from modelrollout.serve import artifacts, dataplane, feedback, repositories
+from modelrollout.serve import artifacts, batching, bodies, dataplane, feedback, repositories
 
 
 def test_locate_plain_paths_and_file_uris(tmp_path: Path) -> None:
@@ -98,16 +100,27 @@ class Doubler:
 
 
 @pytest.fixture
-def plane() -> dataplane.DataPlane:
+def plane() -> Iterator[dataplane.DataPlane]:
     repository = repositories.ModelRepository()
     backend = Doubler()
-    repository.add(repositories.Model("d", "1", backend, {"x": backend.inputs[0]}, 0.0))
-    return dataplane.DataPlane(repository, feedback.PendingStore(60, 10), clock=lambda: 0.0)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        model = repositories.Model("d", "1", backend, {"x": backend.inputs[0]}, 0.0)
+        model.scheduler = batching.Scheduler(backend, pool, 1, batching.OFF)
+        repository.add(model)
+        yield dataplane.DataPlane(repository, feedback.PendingStore(60, 10), clock=lambda: 0.0)
+
+
+def _call(plane: dataplane.DataPlane, body: bytes, json_length: int | None) -> tuple[bytes, int | None]:
+    """What the REST adapter does with a body: decode, infer, encode."""
+
+    async def call() -> tuple[bytes, int | None]:
+        return bodies.encode(await plane.infer("d", None, bodies.decode(body, json_length)))
+
+    return asyncio.run(call())
 
 
 def _infer(plane: dataplane.DataPlane, body: object) -> dict[str, object]:
-    result = plane.infer("d", None, json.dumps(body).encode(), None)
-    answer: dict[str, object] = json.loads(result.body)
+    answer: dict[str, object] = json.loads(_call(plane, json.dumps(body).encode(), None)[0])
     return answer
 
 
@@ -136,7 +149,7 @@ def test_backend_failure_is_a_500(plane: dataplane.DataPlane) -> None:
 )
 def test_binary_header_out_of_range(plane: dataplane.DataPlane, header: int, message: str) -> None:
     with pytest.raises(dataplane.InferenceError, match=message):
-        plane.infer("d", None, b"{}", header)
+        _call(plane, b"{}", header)
 
 
 def test_binary_size_mismatch(plane: dataplane.DataPlane) -> None:
@@ -145,7 +158,7 @@ def test_binary_size_mismatch(plane: dataplane.DataPlane) -> None:
                      "parameters": {"binary_data_size": 4}}]}
     ).encode()  # fmt: skip
     with pytest.raises(dataplane.InferenceError, match="4 bytes of binary data"):
-        plane.infer("d", None, head + b"\0" * 4, len(head))
+        _call(plane, head + b"\0" * 4, len(head))
 
 
 @pytest.mark.parametrize(
@@ -155,7 +168,7 @@ def test_binary_size_mismatch(plane: dataplane.DataPlane) -> None:
 )
 def test_unparseable_bodies_are_400(plane: dataplane.DataPlane, body: bytes) -> None:
     with pytest.raises(dataplane.InferenceError, match="not valid JSON") as caught:
-        plane.infer("d", None, body, None)
+        _call(plane, body, None)
     assert caught.value.status == 400
     with pytest.raises(dataplane.InferenceError, match="not valid JSON"):
         plane.feedback("d", body)

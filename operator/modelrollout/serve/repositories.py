@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from pathlib import Path
 
+import numpy as np
+
 from modelrollout.api import optimization as api
 from modelrollout.runtimes import sessions, tensors
-from modelrollout.serve import artifacts
+from modelrollout.serve import artifacts, batching
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(slots=True)
@@ -19,6 +24,8 @@ class Model:
     inputs: dict[str, tensors.TensorSpec]
     load_seconds: float
     ready: bool = True
+    policy: batching.Policy = batching.OFF  # the batching it is served with
+    scheduler: batching.Scheduler | None = None  # set once the server's workers exist
 
 
 def load(
@@ -30,6 +37,7 @@ def load(
     device: str,
     threads: int,
     work_dir: Path,
+    policy: batching.Policy = batching.OFF,
 ) -> Model:
     """Fetch, load and warm up a model; the time taken includes all three."""
     started = time.perf_counter()
@@ -48,7 +56,28 @@ def load(
         backend=backend,
         inputs={spec.name: spec for spec in backend.inputs},
         load_seconds=time.perf_counter() - started,
+        policy=batching_for(backend, policy),
     )
+
+
+def batching_for(backend: sessions.Session, asked: batching.Policy) -> batching.Policy:
+    """`asked`, when the model can batch: a dynamic first dimension on every input and
+    output, and outputs that keep the rows apart (checked by running two rows of zeros)."""
+    if not asked.batches:
+        return asked
+    if not all(s.batched for s in (*backend.inputs, *backend.outputs)):
+        log.info("batching off: not every input and output has a dynamic first dimension")
+        return batching.OFF
+    two = {n: np.concatenate([a, a]) for n, a in tensors.warmup_feeds(backend.inputs).items()}
+    try:
+        outputs = backend.run(two)
+    except Exception as error:  # the runtime's own exception types
+        log.info("batching off: the model does not run two rows at once (%s)", error)
+        return batching.OFF
+    if any(o.ndim == 0 or o.shape[0] != 2 for o in outputs.values()):
+        log.info("batching off: an output's first dimension is not the batch")
+        return batching.OFF
+    return asked
 
 
 class ModelRepository:
