@@ -4,9 +4,11 @@ For each model (a small MLP built here, and MiniLM): the floor is `session.run` 
 this process with no server; then `modelrollout serve` and the peer (MLServer with an
 ONNX Runtime custom runtime, installed by this script into its own virtual
 environment under the user's cache directory, so the project's environment is
-untouched) each serve the same file with the same intra-op threads, and a load
-generator in a separate process (loadgen.py) measures p50/p99 at concurrency 1 and
-throughput at concurrency 8 and 32. Prints a table; the last line is one JSON object.
+untouched) each serve the same file with the same intra-op threads, each without and
+with its adaptive batching (`--batch`, rows per run), over REST and gRPC. A load
+generator in a separate process (loadgen.py for REST, grpcload.py for gRPC) measures
+p50/p99 at concurrency 1 and throughput at concurrency 8 and 32. Prints a table; the
+last line is one JSON object.
 
     python bench/serve/run.py [--model path/to/model.onnx] [--threads 1]
 """
@@ -171,25 +173,29 @@ def ensure_peer(venv: Path) -> Path:
     return mlserver
 
 
-def ours(path: Path, port: int, threads: int, workers: int) -> contextlib.AbstractContextManager[None]:
+def ours(
+    path: Path, port: int, threads: int, workers: int, *, batch: int, grpc_port: int
+) -> contextlib.AbstractContextManager[None]:
     env = {**os.environ, "PYTHONPATH": str(REPO / "operator")}
     command = [
         sys.executable, "-m", "modelrollout", "serve", "--model-name", MODEL_NAME,
         "--model-uri", str(path), "--host", "127.0.0.1", "--port", str(port),
-        "--threads", str(threads), "--workers", str(workers),
+        "--threads", str(threads), "--workers", str(workers), "--max-batch-size", str(batch),
+        "--grpc-port", str(grpc_port),
     ]  # fmt: skip
     return running(command, f"http://127.0.0.1:{port}/v2/health/ready", env=env)
 
 
 def peer(
-    mlserver: Path, path: Path, port: int, *, threads: int, workers: int, work: Path
-) -> contextlib.AbstractContextManager[None]:
-    home = work / "mlserver"
+    mlserver: Path, path: Path, port: int, *, threads: int, workers: int, work: Path, batch: int, grpc_port: int,
+    batch_time: float,
+) -> contextlib.AbstractContextManager[None]:  # fmt: skip
+    home = work / f"mlserver-{port}"
     shutil.rmtree(home, ignore_errors=True)
     home.mkdir()
     shutil.copy(HERE / "mlserver_runtime.py", home / "mlserver_runtime.py")
     settings = {
-        "debug": False, "host": "127.0.0.1", "http_port": port, "grpc_port": free_port(),
+        "debug": False, "host": "127.0.0.1", "http_port": port, "grpc_port": grpc_port,
         "metrics_port": free_port(), "parallel_workers": workers,
     }  # fmt: skip
     (home / "settings.json").write_text(json.dumps(settings))
@@ -198,6 +204,8 @@ def peer(
         "implementation": "mlserver_runtime.OnnxRuntimeModel",
         "parameters": {"uri": str(path), "extra": {"threads": threads}},
     }
+    if batch > 1:  # MLServer's adaptive batching: a batch is full or max_batch_time old
+        model_settings |= {"max_batch_size": batch, "max_batch_time": batch_time}
     (home / "model-settings.json").write_text(json.dumps(model_settings))
     return running(
         [str(mlserver), "start", str(home)],
@@ -207,13 +215,19 @@ def peer(
 
 
 def load(url: str, body: Path, concurrency: int, seconds: float | None, count: int | None) -> dict[str, float]:
-    command = [sys.executable, str(HERE / "loadgen.py"), "--url", url, "--body", str(body),
-               "--concurrency", str(concurrency)]  # fmt: skip
+    if url.startswith("grpc://"):
+        command = [sys.executable, str(HERE / "grpcload.py"), "--target", url.removeprefix("grpc://"),
+                   "--model", MODEL_NAME, "--body", str(body), "--concurrency", str(concurrency)]  # fmt: skip
+    else:
+        command = [sys.executable, str(HERE / "loadgen.py"), "--url", url, "--body", str(body),
+                   "--concurrency", str(concurrency)]  # fmt: skip
     command += ["--count", str(count)] if count else ["--seconds", str(seconds)]
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    result: dict[str, float] = json.loads(out.strip().splitlines()[-1])
+    result: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
     if result["errors"]:
-        raise RuntimeError(f"{url}: {result['errors']} non-200 answers at concurrency {concurrency}")
+        raise RuntimeError(
+            f"{url}: {result['errors']} failed answers at concurrency {concurrency} {result.get('first_error', '')}"
+        )
     return result
 
 
@@ -222,7 +236,7 @@ def _median(values: list[float]) -> float:
 
 
 def measure(
-    path: Path, feeds: dict[str, np.ndarray], body: Path, ports: dict[str, int], *,
+    path: Path, feeds: dict[str, np.ndarray], body: Path, urls: dict[str, str], *,
     threads: int, count: int, seconds: float, rounds: int,
 ) -> dict[str, Any]:  # fmt: skip
     """Interleave the floor and the servers round by round and keep each figure's median.
@@ -230,8 +244,7 @@ def measure(
     A shared machine's background load drifts; measuring A, B, C, A, B, C ... exposes
     every contender to the same drift, where A, A, A, B, B, B would not.
     """
-    urls = {s: f"http://127.0.0.1:{port}/v2/models/{MODEL_NAME}/infer" for s, port in ports.items()}
-    samples: dict[str, dict[str, list[float]]] = {s: {} for s in ("floor", *ports)}
+    samples: dict[str, dict[str, list[float]]] = {s: {} for s in ("floor", *urls)}
 
     def add(server: str, key: str, value: float) -> None:
         samples[server].setdefault(key, []).append(value)
@@ -263,6 +276,8 @@ def main() -> None:
     p.add_argument("--count", type=int, default=1000, help="requests per concurrency-1 run")
     p.add_argument("--seconds", type=float, default=4.0, help="length of each throughput run")
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians reported")
+    p.add_argument("--batch", type=int, default=32, help="rows per run in the batching rows (both servers)")
+    p.add_argument("--peer-batch-time", type=float, default=0.002, help="MLServer max_batch_time, seconds")
     p.add_argument("--peer-venv", type=Path, default=PEER_VENV)
     p.add_argument("--no-peer", action="store_true", help="measure the floor and ours only")
     a = p.parse_args()
@@ -290,30 +305,33 @@ def main() -> None:
             body = work / f"{label}.json"
             body.write_bytes(v2_body(feeds))
             count = a.count if label == "small-mlp" else max(50, a.count // 10)
-            ports = {"modelrollout": free_port()}
+            urls: dict[str, str] = {}
             with contextlib.ExitStack() as stack:
-                stack.enter_context(ours(path, ports["modelrollout"], a.threads, a.workers))
+                for batch in (1, a.batch):
+                    port, grpc_port = free_port(), free_port()
+                    stack.enter_context(ours(path, port, a.threads, a.workers, batch=batch, grpc_port=grpc_port))
+                    name = "modelrollout" + (" batching" if batch > 1 else "")
+                    urls[name] = f"http://127.0.0.1:{port}/v2/models/{MODEL_NAME}/infer"
+                    urls[name + " grpc"] = f"grpc://127.0.0.1:{grpc_port}"
                 if mlserver is not None:
-                    ports["mlserver"] = free_port()
-                    stack.enter_context(
-                        peer(
-                            mlserver,
-                            path,
-                            ports["mlserver"],
-                            threads=a.threads,
-                            workers=a.peer_workers,
-                            work=work,
-                        )
-                    )
+                    for batch in (1, a.batch):
+                        port, grpc_port = free_port(), free_port()
+                        stack.enter_context(
+                            peer(mlserver, path, port, threads=a.threads, workers=a.peer_workers, work=work,
+                                 batch=batch, grpc_port=grpc_port, batch_time=a.peer_batch_time)
+                        )  # fmt: skip
+                        name = "mlserver" + (" batching" if batch > 1 else "")
+                        urls[name] = f"http://127.0.0.1:{port}/v2/models/{MODEL_NAME}/infer"
+                        urls[name + " grpc"] = f"grpc://127.0.0.1:{grpc_port}"
                 results[label] = measure(
-                    path, feeds, body, ports, threads=a.threads, count=count,
+                    path, feeds, body, urls, threads=a.threads, count=count,
                     seconds=a.seconds, rounds=a.rounds,
                 )  # fmt: skip
             print(f"measured {label}", file=sys.stderr)
 
     print(table(results, a))
     print(json.dumps({
-        "threads": a.threads, "seq_len": a.seq_len, "rounds": a.rounds,
+        "threads": a.threads, "seq_len": a.seq_len, "rounds": a.rounds, "batch": a.batch,
         "peer": {"name": "mlserver", "version": peer_version,
                  "parallel_workers": a.peer_workers} if peer_version else None,
         "models": results,
@@ -324,7 +342,8 @@ def table(results: dict[str, Any], a: argparse.Namespace) -> str:
     lines = [
         f"intra-op threads {a.threads}; batch 1; text models {a.seq_len} tokens; "
         f"modelrollout --workers {a.workers}; MLServer parallel_workers {a.peer_workers}; "
-        f"median of {a.rounds} interleaved rounds",
+        f"batching rows: up to {a.batch} rows per run (MLServer max_batch_time {a.peer_batch_time}s, "
+        f"modelrollout max delay 0); median of {a.rounds} interleaved rounds",
         "",
         "| model | server | p50 ms c=1 | p99 ms c=1 | overhead p50 ms | req/s c=8 | req/s c=32 |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
@@ -332,8 +351,8 @@ def table(results: dict[str, Any], a: argparse.Namespace) -> str:
     for label, row in results.items():
         f = row["floor"]
         lines.append(f"| {label} | session.run (floor) | {f['p50_ms']:.3f} | {f['p99_ms']:.3f} | — | — | — |")
-        for server in ("modelrollout", "mlserver"):
-            if server in row:
+        for server in row:
+            if server != "floor":
                 r = row[server]
                 lines.append(
                     f"| {label} | {server} | {r['p50_ms']:.3f} | {r['p99_ms']:.3f} | "

@@ -395,6 +395,7 @@ class ProcessKubelet:
                 extra = {names.ENV_TERMINATION_LOG: str(run.termination_log)}
                 if run.port is not None:
                     extra[names.ENV_PORT] = str(run.port)
+                    extra[names.ENV_GRPC_PORT] = "0"  # pods share the host: gRPC on a free port
                 if argv[:3] == [self.python, "-m", "modelrollout"]:
                     extra["PYTHONPATH"] = python_path(os.environ.get("PYTHONPATH"), package_root())
                 env = {**os.environ, **environment(container, pod, extra)}

@@ -50,6 +50,8 @@ METRIC_REQUESTS: Final = "modelrollout_inference_requests_total"
 METRIC_IN_FLIGHT: Final = "modelrollout_inference_in_flight"
 METRIC_FEEDBACK: Final = "modelrollout_inference_feedback_total"
 METRIC_MODEL_LOAD: Final = "modelrollout_model_load_seconds"
+METRIC_BATCH_SIZE: Final = "modelrollout_inference_batch_size"
+METRIC_QUEUE_DURATION: Final = "modelrollout_inference_queue_duration_seconds"
 SERVER_LABELS: Final = ("model", "version", "role")
 LABEL_CODE: Final = "code"
 LABEL_CORRECT: Final = "correct"
@@ -97,8 +99,13 @@ ENV_MAX_BODY_BYTES: Final = "MODELROLLOUT_MAX_BODY_BYTES"
 ENV_FEEDBACK_WINDOW_SECONDS: Final = "MODELROLLOUT_FEEDBACK_WINDOW_SECONDS"
 ENV_FEEDBACK_MAX_PENDING: Final = "MODELROLLOUT_FEEDBACK_MAX_PENDING"
 ENV_SHUTDOWN_TIMEOUT_SECONDS: Final = "MODELROLLOUT_SHUTDOWN_TIMEOUT_SECONDS"
+ENV_MAX_BATCH_SIZE: Final = "MODELROLLOUT_MAX_BATCH_SIZE"
+ENV_MAX_BATCH_DELAY_SECONDS: Final = "MODELROLLOUT_MAX_BATCH_DELAY_SECONDS"
+ENV_GRPC_PORT: Final = "MODELROLLOUT_GRPC_PORT"
 SERVER_PORT: Final = 8080
 SERVER_PORT_NAME: Final = "http"
+GRPC_PORT: Final = 8081
+GRPC_PORT_NAME: Final = "grpc"
 # The infer response echoes its prediction id here (as well as in the body's `id`),
 # so a client can post feedback for it without parsing the body.
 HEADER_INFERENCE_ID: Final = "X-Inference-Id"

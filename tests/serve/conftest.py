@@ -145,6 +145,8 @@ class Server:
                 "127.0.0.1",
                 "--port",
                 "0",
+                "--grpc-port",
+                "0",
                 *args,
             ],
             env=full_env,
@@ -154,6 +156,7 @@ class Server:
         )
         self.log: list[str] = []
         self._port: int | None = None
+        self.grpc_port: int | None = None
         self._seen_port = threading.Event()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -166,6 +169,9 @@ class Server:
         assert self.process.stderr is not None
         for line in self.process.stderr:
             self.log.append(line)
+            grpc_match = re.search(r"listening on grpc://[^:]+:(\d+)", line)
+            if grpc_match:
+                self.grpc_port = int(grpc_match.group(1))
             match = re.search(r"listening on http://[^:]+:(\d+)", line)
             if match:
                 self._port = int(match.group(1))

@@ -216,6 +216,24 @@ class Resources(_Model):
     )
 
 
+class Batching(_Model):
+    """Adaptive batching: concurrent requests gathered into one run of the model."""
+
+    max_batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        le=4096,
+        description="Most rows in one run; 1 turns batching off. Default: spec.optimization.benchmarkBatch, "
+        "the batch the optimizer measured throughput at. A model without a dynamic first dimension on every "
+        "input and output is never batched.",
+    )
+    max_delay: Duration = Field(
+        default="0ms",
+        description="How long a free worker waits for a batch to fill. 0ms: never waits; a batch is what "
+        "queued while the workers were busy, so an idle server adds no latency.",
+    )
+
+
 class Serving(_Model):
     """Where and how the inference server runs."""
 
@@ -233,6 +251,7 @@ class Serving(_Model):
     image: str | None = Field(
         default=None, max_length=512, description="Server image; defaults to the operator's own image."
     )
+    batching: Batching = Field(default_factory=Batching, description="Adaptive batching of concurrent requests.")
 
 
 # --------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from modelrollout import names
+from modelrollout.api import durations
 from modelrollout.api.v1alpha1 import ModelDeploymentSpec, VersionRef
 from modelrollout.builders import common, pods
 from modelrollout.pools.profiles import Profile
@@ -42,6 +43,10 @@ def server_deployment(
         names.ENV_DEVICE: profile.device_for(ref.runtime),
         names.ENV_ROLE: role,
         names.ENV_PORT: str(settings.server_port),
+        names.ENV_GRPC_PORT: str(names.GRPC_PORT),
+        # Unset, batches as large as the one the optimizer measured throughput at.
+        names.ENV_MAX_BATCH_SIZE: str(spec.serving.batching.max_batch_size or spec.optimization.benchmark_batch),
+        names.ENV_MAX_BATCH_DELAY_SECONDS: repr(durations.parse(spec.serving.batching.max_delay)),
     }
     probe_port = names.SERVER_PORT_NAME
     container: dict[str, Any] = {
@@ -50,7 +55,10 @@ def server_deployment(
         "imagePullPolicy": settings.image_pull_policy,
         "command": ["modelrollout", "serve"],
         "env": [{"name": k, "value": v} for k, v in env.items()],
-        "ports": [{"name": names.SERVER_PORT_NAME, "containerPort": settings.server_port, "protocol": "TCP"}],
+        "ports": [
+            {"name": names.SERVER_PORT_NAME, "containerPort": settings.server_port, "protocol": "TCP"},
+            {"name": names.GRPC_PORT_NAME, "containerPort": names.GRPC_PORT, "protocol": "TCP"},
+        ],
         "readinessProbe": {"httpGet": {"path": "/v2/health/ready", "port": probe_port}, "periodSeconds": 2},
         "livenessProbe": {
             "httpGet": {"path": "/v2/health/live", "port": probe_port},

@@ -6,6 +6,8 @@ import dataclasses
 
 import numpy as np
 
+from modelrollout.runtimes import tensors
+
 
 @dataclasses.dataclass(frozen=True)
 class InputSpec:
@@ -20,22 +22,10 @@ class InputSpec:
 
 Signature = tuple[InputSpec, ...]
 
-_ORT_TYPES = {
-    "tensor(float)": np.float32,
-    "tensor(float16)": np.float16,
-    "tensor(double)": np.float64,
-    "tensor(int64)": np.int64,
-    "tensor(int32)": np.int32,
-    "tensor(int8)": np.int8,
-    "tensor(uint8)": np.uint8,
-    "tensor(bool)": np.bool_,
-}
 
-
-def from_ort_type(type_name: str, what: str) -> np.dtype[np.generic]:
-    if type_name not in _ORT_TYPES:
-        raise ValueError(f"{what}: unsupported input type {type_name}")
-    return np.dtype(_ORT_TYPES[type_name])
+def from_tensors(specs: tuple[tensors.TensorSpec, ...]) -> Signature:
+    """The optimizer's view of a loaded model's inputs (described once, in `runtimes`)."""
+    return tuple(InputSpec(t.name, t.dtype, tuple(None if d == tensors.DYNAMIC else d for d in t.shape)) for t in specs)
 
 
 def batch_capacity(signature: Signature) -> int | None:

@@ -11,6 +11,7 @@ import urllib.parse
 from pathlib import Path
 
 from modelrollout import storage
+from modelrollout.api import optimization as api
 
 ONNX_FILE = "model.onnx"
 OPENVINO_FILE = "model.xml"
@@ -48,7 +49,7 @@ def model_file(path: Path) -> Path:
     return path
 
 
-def runtime_for(path: Path, requested: str | None) -> str:
+def runtime_for(path: Path, requested: api.Runtime | None) -> api.Runtime:
     """The runtime to load `path` with: the requested one, else by file extension.
 
     OpenVINO reads ONNX as well, so `openvino` with a .onnx file is valid; ONNX Runtime
@@ -57,10 +58,10 @@ def runtime_for(path: Path, requested: str | None) -> str:
     suffix = path.suffix.lower()
     if requested is None:
         if suffix == ".onnx":
-            return "onnxruntime"
+            return api.Runtime.ONNXRUNTIME
         if suffix == ".xml":
-            return "openvino"
+            return api.Runtime.OPENVINO
         raise ArtifactError(f"cannot tell the runtime of {path.name}: give --runtime")
-    if requested == "onnxruntime" and suffix != ".onnx":
+    if requested is api.Runtime.ONNXRUNTIME and suffix != ".onnx":
         raise ArtifactError(f"runtime onnxruntime needs a .onnx file, got {path.name}")
     return requested

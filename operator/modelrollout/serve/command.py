@@ -18,18 +18,21 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import grpc
 from aiohttp import web
 
+from modelrollout.runtimes import sessions
 from modelrollout.serve import (
     artifacts,
+    batching,
     dataplane,
     feedback,
+    grpcs,
     metrics,
     repositories,
     rest,
     settings,
 )
-from modelrollout.serve.backends import base
 
 log = logging.getLogger("modelrollout.serve")
 
@@ -40,7 +43,7 @@ async def serve(config: settings.Settings) -> int:
     pending = feedback.PendingStore(config.feedback_window_seconds, config.feedback_max_pending)
     plane = dataplane.DataPlane(repository, pending)
     pool = concurrent.futures.ThreadPoolExecutor(config.workers, thread_name_prefix="infer")
-    server = rest.RestServer(plane, server_metrics, pool, config.max_body_bytes)
+    server = rest.RestServer(plane, server_metrics, config.max_body_bytes)
     runner = web.AppRunner(
         server.app(),
         handle_signals=False,
@@ -52,6 +55,18 @@ async def serve(config: settings.Settings) -> int:
     await site.start()
     host, port = runner.addresses[0][:2]
     log.info("listening on http://%s:%s", host, port)
+    grpc_server = None
+    if config.grpc_port is not None:
+        grpc_server = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", config.max_body_bytes),
+                ("grpc.max_send_message_length", -1),
+            ]
+        )
+        grpc_server.add_generic_rpc_handlers((grpcs.GrpcService(plane, server_metrics).handler(),))
+        grpc_port = grpc_server.add_insecure_port(f"{config.host}:{config.grpc_port}")
+        await grpc_server.start()
+        log.info("listening on grpc://%s:%s", config.host, grpc_port)
 
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -70,6 +85,7 @@ async def serve(config: settings.Settings) -> int:
                 device=config.device,
                 threads=config.threads,
                 work_dir=Path(work_dir),
+                policy=batching.Policy(config.max_batch_size, config.max_batch_delay_seconds),
             ),
         )
         stopping = asyncio.ensure_future(stop.wait())
@@ -79,18 +95,22 @@ async def serve(config: settings.Settings) -> int:
         if loading.done():
             try:
                 model = loading.result()
-            except (artifacts.ArtifactError, base.BackendError) as error:
+            except (artifacts.ArtifactError, sessions.SessionError) as error:
                 log.error("cannot serve model %s: %s", config.model_name, error)
                 code = 1
             else:
                 server_metrics.model_load.set(model.load_seconds)
+                model.scheduler = batching.Scheduler(
+                    model.backend, pool, config.workers, model.policy, server_metrics.batched
+                )
                 repository.add(model)
                 log.info(
-                    "ready: model %s version %s (%s, %s) loaded and warmed up in %.3fs",
+                    "ready: model %s version %s (%s, %s, batches of up to %d) loaded and warmed up in %.3fs",
                     model.name,
                     model.version,
                     model.backend.platform,
                     config.device,
+                    model.policy.max_batch_size,
                     model.load_seconds,
                 )
                 await stopping
@@ -100,6 +120,9 @@ async def serve(config: settings.Settings) -> int:
 
         log.info("shutting down: finishing in-flight requests")
         plane.shutting_down = True
+        if grpc_server is not None:
+            # Stops accepting at once; calls in flight get the same grace as REST's.
+            await grpc_server.stop(config.shutdown_timeout_seconds)
         await runner.cleanup()
         pool.shutdown(wait=False, cancel_futures=True)
         repository.close()

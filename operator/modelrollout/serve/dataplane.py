@@ -1,15 +1,14 @@
 """The transport-free data plane: validate requests, run them, shape responses.
 
-REST is a thin adapter over this. Every failure a client can cause is an
-`InferenceError` with an HTTP status and a message naming the field at fault.
-The `infer` path is synchronous and runs in a worker thread, so it keeps to numpy and
-precomputed metadata: per-request Python work is what the overhead budget pays for.
+REST (`rest.py`) and gRPC (`grpcs.py`) are thin adapters over this: they decode their
+wire format into `inference.InferRequest` and encode the `InferResponse` back. Every
+failure a client can cause is an `InferenceError` with an HTTP status (gRPC maps it to
+its codes) and a message naming the field at fault. Sessions run on the scheduler's
+worker threads, batched when the model's policy says so.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
 import threading
 import time
@@ -21,31 +20,14 @@ import numpy as np
 import numpy.typing as npt
 
 import modelrollout
-from modelrollout.serve import datatypes, feedback, repositories
-from modelrollout.serve.backends import base
+from modelrollout.runtimes import tensors
+from modelrollout.serve import bodies, feedback, inference, repositories
 
 SERVER_NAME = "modelrollout"
 EXTENSIONS = ("binary_tensor_data", "model_feedback")
-# The binary tensor extension's header giving the length of the JSON part of a body.
-HEADER_JSON_LENGTH = "Inference-Header-Content-Length"
 
-
-class InferenceError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class InferResult:
-    inference_id: str
-    body: bytes
-    json_length: int | None  # set when the body carries binary outputs
-
-
-def _bad(message: str) -> InferenceError:
-    return InferenceError(400, message)
+InferenceError = inference.InferenceError
+_bad = inference.bad
 
 
 def _shape_text(shape: Sequence[int]) -> str:
@@ -83,14 +65,6 @@ def _decode_bytes_tensor(raw: bytes, name: str) -> npt.NDArray[np.object_]:
         items.append(raw[offset : offset + size])
         offset += size
     return np.array(items, dtype=np.object_)
-
-
-def _encode_bytes_tensor(array: npt.NDArray[Any]) -> bytes:
-    parts = []
-    for item in array.ravel().tolist():
-        data = item if isinstance(item, bytes) else str(item).encode()
-        parts.append(len(data).to_bytes(4, "little") + data)
-    return b"".join(parts)
 
 
 class DataPlane:
@@ -141,64 +115,23 @@ class DataPlane:
 
     # --- inference -------------------------------------------------------------------
 
-    def infer(self, name: str, version: str | None, body: bytes, json_length: int | None) -> InferResult:
-        model = self.model(name, version)
-        if json_length is not None:
-            if json_length < 0 or json_length > len(body):
-                raise _bad(f"{HEADER_JSON_LENGTH} is {json_length} but the body has {len(body)} bytes")
-            head, binary = body[:json_length], memoryview(body)[json_length:]
-        else:
-            head, binary = body, memoryview(b"")
-        try:
-            request = json.loads(head)
-        except (ValueError, RecursionError) as error:
-            raise _bad(f"request body is not valid JSON: {error}") from None
-        if not isinstance(request, dict):
-            raise _bad("request body must be a JSON object")
-        feeds = self._feeds(model, request, binary)
-        wanted, binary_out = self._wanted_outputs(model, request)
-        try:
-            results = model.backend.run(feeds)
-        except Exception as error:  # the runtime's own exception types
-            raise InferenceError(500, f"inference failed: {error}") from error
-
-        given_id = request.get("id")
-        inference_id = given_id if isinstance(given_id, str) and given_id else uuid.uuid4().hex
-        if self.pending.max_pending:
-            first = results[model.backend.outputs[0].name]
-            labels = predicted_labels(first)
-            now = self._clock()
-            with self._pending_lock:
-                self.pending.put(inference_id, labels, now)
-        return self._response(model, inference_id, results, wanted, binary_out)
-
-    def _feeds(
-        self, model: repositories.Model, request: dict[str, Any], binary: memoryview
-    ) -> dict[str, npt.NDArray[Any]]:
-        inputs = request.get("inputs")
-        if not isinstance(inputs, list) or not inputs:
-            raise _bad("request needs 'inputs', a non-empty list of tensors")
+    def feeds(self, model: repositories.Model, request: inference.InferRequest) -> dict[str, npt.NDArray[Any]]:
+        """The request's inputs as arrays the model takes; InferenceError names what is wrong."""
         feeds: dict[str, npt.NDArray[Any]] = {}
-        offset = 0
-        for index, tensor in enumerate(inputs):
-            if not isinstance(tensor, dict):
-                raise _bad(f"inputs[{index}] must be an object")
-            name = tensor.get("name")
-            spec = model.inputs.get(name) if isinstance(name, str) else None
-            if spec is None or not isinstance(name, str):
+        for index, tensor in enumerate(request.inputs):
+            name = tensor.name
+            spec = model.inputs.get(name)
+            if spec is None:
                 raise _bad(
                     f"inputs[{index}]: unknown input name {name!r}; the model's inputs are "
                     + ", ".join(repr(n) for n in model.inputs)
                 )
             if name in feeds:
                 raise _bad(f"input {name!r} is given twice")
-            datatype = tensor.get("datatype")
-            if datatype != spec.datatype:
-                raise _bad(f"input {name!r} has datatype {datatype!r} but the model expects {spec.datatype}")
-            shape = tensor.get("shape")
-            if not isinstance(shape, list) or not all(
-                isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape
-            ):
+            if tensor.datatype != spec.datatype:
+                raise _bad(f"input {name!r} has datatype {tensor.datatype!r} but the model expects {spec.datatype}")
+            shape = list(tensor.shape)
+            if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
                 raise _bad(f"input {name!r}: 'shape' must be a list of non-negative integers")
             if len(shape) != len(spec.shape) or any(
                 want >= 0 and got != want for got, want in zip(shape, spec.shape, strict=True)
@@ -208,27 +141,65 @@ class DataPlane:
                     f"{_shape_text(spec.shape)} (-1: any size)"
                 )
             count = math.prod(shape)
-            parameters = tensor.get("parameters")
-            binary_size = parameters.get("binary_data_size") if isinstance(parameters, dict) else None
-            if binary_size is not None:
-                if not isinstance(binary_size, int) or binary_size < 0:
-                    raise _bad(f"input {name!r}: binary_data_size must be a non-negative integer")
-                if offset + binary_size > len(binary):
-                    raise _bad(f"input {name!r}: binary_data_size {binary_size} runs past the body's end")
-                raw = binary[offset : offset + binary_size]
-                offset += binary_size
-                feeds[name] = self._from_binary(name, spec, raw, shape, count)
+            if tensor.raw is not None:
+                feeds[name] = self._from_binary(name, spec, memoryview(tensor.raw), shape, count)
             else:
-                if "data" not in tensor:
-                    raise _bad(f"input {name!r} has no 'data'")
-                feeds[name] = self._from_json(name, spec, tensor["data"], shape, count)
+                feeds[name] = self._from_json(name, spec, tensor.data, shape, count)
         missing = [n for n in model.inputs if n not in feeds]
         if missing:
             raise _bad("missing input(s): " + ", ".join(repr(n) for n in missing))
         return feeds
 
+    async def infer(self, name: str, version: str | None, request: inference.InferRequest) -> inference.InferResponse:
+        model = self.model(name, version)
+        feeds = self.feeds(model, request)
+        wanted = self._wanted(model, request)
+        if model.scheduler is None:
+            raise InferenceError(503, f"model {name!r} is not ready")
+        try:
+            results = await model.scheduler.run(feeds)
+        except Exception as error:  # the runtime's own exception types
+            raise InferenceError(500, f"inference failed: {error}") from error
+        inference_id = request.id or uuid.uuid4().hex
+        parameters = self.record(model, inference_id, results)
+        return inference.InferResponse(
+            model_name=model.name,
+            model_version=model.version,
+            id=inference_id,
+            outputs=[(n, results[n]) for n in wanted],
+            binary_outputs=request.binary_outputs,
+            parameters=parameters,
+        )
+
+    def record(
+        self, model: repositories.Model, inference_id: str, results: dict[str, npt.NDArray[Any]]
+    ) -> dict[str, str | int | bool]:
+        """The feedback hook: remember what was predicted for `inference_id`.
+
+        Returns what the response carries in its parameters for feedback (nothing yet).
+        """
+        if self.pending.max_pending:
+            labels = predicted_labels(results[model.backend.outputs[0].name])
+            now = self._clock()
+            with self._pending_lock:
+                self.pending.put(inference_id, labels, now)
+        return {}
+
     @staticmethod
-    def _from_json(name: str, spec: base.TensorSpec, data: object, shape: list[int], count: int) -> npt.NDArray[Any]:
+    def _wanted(model: repositories.Model, request: inference.InferRequest) -> list[str]:
+        names = [s.name for s in model.backend.outputs]
+        if request.outputs is None:
+            return names
+        for index, name in enumerate(request.outputs):
+            if name not in names:
+                raise _bad(
+                    f"outputs[{index}]: unknown output name {name!r}; the model's outputs are "
+                    + ", ".join(repr(n) for n in names)
+                )
+        return list(request.outputs)
+
+    @staticmethod
+    def _from_json(name: str, spec: tensors.TensorSpec, data: object, shape: list[int], count: int) -> npt.NDArray[Any]:
         try:
             array = np.array(data, dtype=np.object_) if spec.datatype == "BYTES" else np.asarray(data, dtype=spec.dtype)
         except (ValueError, TypeError, OverflowError) as error:
@@ -239,7 +210,7 @@ class DataPlane:
 
     @staticmethod
     def _from_binary(
-        name: str, spec: base.TensorSpec, raw: memoryview, shape: list[int], count: int
+        name: str, spec: tensors.TensorSpec, raw: memoryview, shape: list[int], count: int
     ) -> npt.NDArray[Any]:
         if spec.datatype == "BYTES":
             array = _decode_bytes_tensor(bytes(raw), name)
@@ -253,84 +224,15 @@ class DataPlane:
             )
         return np.frombuffer(raw, dtype=spec.dtype).reshape(shape)
 
-    @staticmethod
-    def _wanted_outputs(model: repositories.Model, request: dict[str, Any]) -> tuple[list[str], set[str]]:
-        parameters = request.get("parameters")
-        all_binary = isinstance(parameters, dict) and parameters.get("binary_data_output") is True
-        names = [s.name for s in model.backend.outputs]
-        asked = request.get("outputs")
-        if asked is None:
-            return names, set(names) if all_binary else set()
-        if not isinstance(asked, list):
-            raise _bad("'outputs' must be a list of objects with a 'name'")
-        wanted: list[str] = []
-        binary: set[str] = set()
-        for index, item in enumerate(asked):
-            name = item.get("name") if isinstance(item, dict) else None
-            if name not in names:
-                raise _bad(
-                    f"outputs[{index}]: unknown output name {name!r}; the model's outputs are "
-                    + ", ".join(repr(n) for n in names)
-                )
-            wanted.append(name)
-            params = item.get("parameters")
-            if all_binary or (isinstance(params, dict) and params.get("binary_data") is True):
-                binary.add(name)
-        return wanted, binary
-
-    @staticmethod
-    def _response(
-        model: repositories.Model,
-        inference_id: str,
-        results: dict[str, npt.NDArray[Any]],
-        wanted: list[str],
-        binary: set[str],
-    ) -> InferResult:
-        outputs = []
-        chunks: list[bytes] = []
-        for name in wanted:
-            array = results[name]
-            datatype = datatypes.from_numpy(array.dtype)
-            entry: dict[str, object] = {
-                "name": name,
-                "datatype": datatype,
-                "shape": list(array.shape),
-            }
-            if name in binary:
-                raw = _encode_bytes_tensor(array) if datatype == "BYTES" else np.ascontiguousarray(array).tobytes()
-                entry["parameters"] = {"binary_data_size": len(raw)}
-                chunks.append(raw)
-            elif datatype == "BYTES":
-                entry["data"] = [
-                    v.decode(errors="replace") if isinstance(v, bytes) else str(v) for v in array.ravel().tolist()
-                ]
-            else:
-                entry["data"] = array.ravel().tolist()
-            outputs.append(entry)
-        head = json.dumps(
-            {
-                "model_name": model.name,
-                "model_version": model.version,
-                "id": inference_id,
-                "outputs": outputs,
-            },
-            separators=(",", ":"),
-        ).encode()
-        if not chunks:
-            return InferResult(inference_id, head, None)
-        return InferResult(inference_id, head + b"".join(chunks), len(head))
-
     # --- feedback --------------------------------------------------------------------
 
     def feedback(self, name: str, body: bytes) -> tuple[str, list[bool]]:
         """Judge an earlier prediction: its id and the verdicts, one per predicted row."""
         self.model(name)
         try:
-            parsed = feedback.parse(json.loads(body))
-        except (ValueError, RecursionError) as error:
-            if isinstance(error, feedback.FeedbackError):
-                raise _bad(str(error)) from None
-            raise _bad(f"feedback body is not valid JSON: {error}") from None
+            parsed = feedback.parse(bodies.loads(body, "feedback body"))
+        except feedback.FeedbackError as error:
+            raise _bad(str(error)) from None
         with self._pending_lock:
             pending = self.pending.get(parsed.inference_id, self._clock())
             if pending is None:

@@ -22,6 +22,9 @@ LATENCY_BUCKETS = (
     0.25, 0.3, 0.4, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0,
 )  # fmt: skip
 
+# Rows per session run: powers of two up to the largest batch worth configuring.
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
 # `_created` series double the scrape size and nothing here queries them.
 prom.disable_created_metrics()  # type: ignore[no-untyped-call]
 
@@ -62,7 +65,23 @@ class ServerMetrics:
             names.SERVER_LABELS,
             registry=r,
         )
+        self._batch = prom.Histogram(
+            names.METRIC_BATCH_SIZE,
+            "Rows in the session run that answered each infer request (1 when not batched).",
+            names.SERVER_LABELS,
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self._queue = prom.Histogram(
+            names.METRIC_QUEUE_DURATION,
+            "Time an infer request waited for a worker and for its batch to fill, in seconds.",
+            names.SERVER_LABELS,
+            buckets=(0.0, *LATENCY_BUCKETS),
+            registry=r,
+        )
         self._labels = labels
+        self.batch_size = self._batch.labels(**labels)
+        self.queue_duration = self._queue.labels(**labels)
         self.duration = self._duration.labels(**labels)
         self.in_flight = self._in_flight.labels(**labels)
         self.model_load = self._load.labels(**labels)
@@ -73,6 +92,11 @@ class ServerMetrics:
         # misses its first increment, and the analysis should see 0, not "no data".
         for code in (200, 400, 404, 500):
             self.requests(code)
+
+    def batched(self, rows: int, waited: float) -> None:
+        """One request answered by a run of `rows` rows after waiting `waited` seconds."""
+        self.batch_size.observe(rows)
+        self.queue_duration.observe(waited)
 
     def requests(self, code: int) -> prom.Counter:
         child = self._by_code.get(code)

@@ -3,32 +3,29 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from pathlib import Path
 
-from modelrollout.serve import artifacts
-from modelrollout.serve.backends import base
+import numpy as np
+
+from modelrollout.api import optimization as api
+from modelrollout.runtimes import sessions, tensors
+from modelrollout.serve import artifacts, batching
+
+log = logging.getLogger(__name__)
 
 
 @dataclasses.dataclass(slots=True)
 class Model:
     name: str
     version: str
-    backend: base.Backend
-    inputs: dict[str, base.TensorSpec]
+    backend: sessions.Session
+    inputs: dict[str, tensors.TensorSpec]
     load_seconds: float
     ready: bool = True
-
-
-def open_backend(path: Path, runtime: str, device: str, threads: int) -> base.Backend:
-    """Load `path` with `runtime`; each runtime is imported only when used."""
-    if runtime == "onnxruntime":
-        from modelrollout.serve.backends import onnxruntime as ort_backend  # noqa: PLC0415
-
-        return ort_backend.OnnxRuntimeBackend(path, device, threads)
-    from modelrollout.serve.backends import openvino as ov_backend  # noqa: PLC0415
-
-    return ov_backend.OpenVinoBackend(path, device, threads)
+    policy: batching.Policy = batching.OFF  # the batching it is served with
+    scheduler: batching.Scheduler | None = None  # set once the server's workers exist
 
 
 def load(
@@ -36,27 +33,51 @@ def load(
     name: str,
     version: str,
     uri: str,
-    runtime: str | None,
+    runtime: api.Runtime | None,
     device: str,
     threads: int,
     work_dir: Path,
+    policy: batching.Policy = batching.OFF,
 ) -> Model:
     """Fetch, load and warm up a model; the time taken includes all three."""
     started = time.perf_counter()
     path = artifacts.model_file(artifacts.locate(uri, work_dir))
     chosen = artifacts.runtime_for(path, runtime)
-    backend = open_backend(path, chosen, device, threads)
+    backend = sessions.open_session(path, chosen, device, threads)
     try:
-        backend.run(base.warmup_feeds(backend.inputs))
+        backend.run(tensors.warmup_feeds(backend.inputs))
     except Exception as error:  # the runtime's own exception types
-        raise base.BackendError(f"warm-up inference failed (zeros, dynamic dimensions set to 1): {error}") from error
+        raise sessions.SessionError(
+            f"warm-up inference failed (zeros, dynamic dimensions set to 1): {error}"
+        ) from error
     return Model(
         name=name,
         version=version,
         backend=backend,
         inputs={spec.name: spec for spec in backend.inputs},
         load_seconds=time.perf_counter() - started,
+        policy=batching_for(backend, policy),
     )
+
+
+def batching_for(backend: sessions.Session, asked: batching.Policy) -> batching.Policy:
+    """`asked`, when the model can batch: a dynamic first dimension on every input and
+    output, and outputs that keep the rows apart (checked by running two rows of zeros)."""
+    if not asked.batches:
+        return asked
+    if not all(s.batched for s in (*backend.inputs, *backend.outputs)):
+        log.info("batching off: not every input and output has a dynamic first dimension")
+        return batching.OFF
+    two = {n: np.concatenate([a, a]) for n, a in tensors.warmup_feeds(backend.inputs).items()}
+    try:
+        outputs = backend.run(two)
+    except Exception as error:  # the runtime's own exception types
+        log.info("batching off: the model does not run two rows at once (%s)", error)
+        return batching.OFF
+    if any(o.ndim == 0 or o.shape[0] != 2 for o in outputs.values()):
+        log.info("batching off: an output's first dimension is not the batch")
+        return batching.OFF
+    return asked
 
 
 class ModelRepository:

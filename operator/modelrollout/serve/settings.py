@@ -11,10 +11,9 @@ from collections.abc import Mapping, Sequence
 from typing import TypeVar
 
 from modelrollout import names
+from modelrollout.api import optimization as api
 
-RUNTIMES = ("onnxruntime", "openvino")
-ORT_DEVICES = ("CPU", "CUDA", "TensorRT")
-OPENVINO_DEVICES = ("CPU", "GPU", "NPU", "AUTO")
+RUNTIMES = tuple(r.value for r in api.Runtime)
 
 
 # The variables the server reads, each the fallback of one flag.
@@ -33,6 +32,9 @@ ENV_VARS = (
     names.ENV_FEEDBACK_WINDOW_SECONDS,
     names.ENV_FEEDBACK_MAX_PENDING,
     names.ENV_SHUTDOWN_TIMEOUT_SECONDS,
+    names.ENV_MAX_BATCH_SIZE,
+    names.ENV_MAX_BATCH_DELAY_SECONDS,
+    names.ENV_GRPC_PORT,
 )
 
 
@@ -45,7 +47,7 @@ class Settings:
     model_name: str
     model_version: str
     model_uri: str
-    runtime: str | None  # None: chosen from the artifact's file extension
+    runtime: api.Runtime | None  # None: chosen from the artifact's file extension
     device: str
     role: str
     host: str
@@ -56,6 +58,9 @@ class Settings:
     feedback_window_seconds: float
     feedback_max_pending: int
     shutdown_timeout_seconds: float
+    max_batch_size: int = 1  # rows per session run; 1: no batching
+    max_batch_delay_seconds: float = 0.0
+    grpc_port: int | None = None  # None: no gRPC listener
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,6 +101,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--shutdown-timeout-seconds",
         help=f"on SIGTERM, how long in-flight requests may finish [{e.ENV_SHUTDOWN_TIMEOUT_SECONDS}] (default 25)",
+    )
+    p.add_argument(
+        "--max-batch-size",
+        help=f"rows gathered from concurrent requests into one run, 1 = off [{e.ENV_MAX_BATCH_SIZE}] (default 1)",
+    )
+    p.add_argument(
+        "--max-batch-delay-seconds",
+        help=f"how long a free worker waits for a batch to fill [{e.ENV_MAX_BATCH_DELAY_SECONDS}] (default 0)",
+    )
+    p.add_argument(
+        "--grpc-port",
+        help=f"gRPC port, 0 picks a free one, 'off' for none [{e.ENV_GRPC_PORT}] (default {e.GRPC_PORT})",
     )
     return p
 
@@ -140,9 +157,10 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
     model_uri = text(a.model_uri, e.ENV_MODEL_URI, None)
     if not model_uri:
         raise SettingsError(f"--model-uri ({e.ENV_MODEL_URI}) is required")
-    runtime = text(a.runtime, e.ENV_RUNTIME, None)
-    if runtime is not None and runtime not in RUNTIMES:
-        raise SettingsError(f"--runtime ({e.ENV_RUNTIME}) must be one of {', '.join(RUNTIMES)}, got {runtime!r}")
+    runtime_text = text(a.runtime, e.ENV_RUNTIME, None)
+    if runtime_text is not None and runtime_text not in RUNTIMES:
+        raise SettingsError(f"--runtime ({e.ENV_RUNTIME}) must be one of {', '.join(RUNTIMES)}, got {runtime_text!r}")
+    runtime = None if runtime_text is None else api.Runtime(runtime_text)
     device = text(a.device, e.ENV_DEVICE, "CPU") or "CPU"
     role = text(a.role, e.ENV_ROLE, names.ROLE_STABLE) or names.ROLE_STABLE
     if role not in names.ROLES:
@@ -150,6 +168,10 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
     port = _number(int, text(a.port, e.ENV_PORT, str(names.SERVER_PORT)), "--port", e.ENV_PORT, 0)
     if port > 65535:
         raise SettingsError(f"--port ({e.ENV_PORT}) must be at most 65535, got {port}")
+    grpc_text = text(a.grpc_port, e.ENV_GRPC_PORT, str(names.GRPC_PORT))
+    grpc_port = None if grpc_text == "off" else _number(int, grpc_text, "--grpc-port", e.ENV_GRPC_PORT, 0)
+    if grpc_port is not None and grpc_port > 65535:
+        raise SettingsError(f"--grpc-port ({e.ENV_GRPC_PORT}) must be at most 65535, got {grpc_port}")
     return Settings(
         model_name=model_name,
         model_version=text(a.model_version, e.ENV_MODEL_VERSION, "1") or "1",
@@ -189,4 +211,15 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
             e.ENV_SHUTDOWN_TIMEOUT_SECONDS,
             0.0,
         ),
+        max_batch_size=_number(
+            int, text(a.max_batch_size, e.ENV_MAX_BATCH_SIZE, "1"), "--max-batch-size", e.ENV_MAX_BATCH_SIZE, 1
+        ),
+        max_batch_delay_seconds=_number(
+            float,
+            text(a.max_batch_delay_seconds, e.ENV_MAX_BATCH_DELAY_SECONDS, "0"),
+            "--max-batch-delay-seconds",
+            e.ENV_MAX_BATCH_DELAY_SECONDS,
+            0.0,
+        ),
+        grpc_port=grpc_port,
     )

@@ -16,6 +16,7 @@ import onnxruntime as ort
 from modelrollout.api import optimization as api
 from modelrollout.optimize import signatures
 from modelrollout.optimize.candidates import base
+from modelrollout.runtimes import sessions
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,6 @@ SPECS: Final = frozenset(
         (api.Precision.FP16, api.Method.CONVERT),
     }
 )
-PROVIDERS: Final = {"CPU": "CPUExecutionProvider", "CUDA": "CUDAExecutionProvider"}
 STATIC_OP_TYPES: Final = ["MatMul", "Gemm", "Conv"]
 CALIBRATION_BATCH: Final = 8
 MODEL_FILE: Final = "model.onnx"
@@ -159,40 +159,26 @@ def _convert_fp16(src: pathlib.Path, out: pathlib.Path) -> None:
 
 
 class Runner:
-    def __init__(self, session: ort.InferenceSession) -> None:
-        self._session = session
-        self._signature = tuple(
-            signatures.InputSpec(
-                name=i.name,
-                dtype=signatures.from_ort_type(i.type, i.name),
-                shape=tuple(d if isinstance(d, int) else None for d in i.shape),
-            )
-            for i in session.get_inputs()
-        )
+    """A candidate opened as the server opens it (`runtimes`), outputs in model order."""
+
+    def __init__(self, session: sessions.Session) -> None:
+        self.session = session
+        self._signature = signatures.from_tensors(session.inputs)
 
     @property
     def signature(self) -> signatures.Signature:
         return self._signature
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        outputs = self._session.run(None, feeds)
-        return [np.asarray(o) for o in outputs]
+        outputs = self.session.run(feeds)
+        return [np.asarray(outputs[o.name]) for o in self.session.outputs]
 
 
 def load(path: pathlib.Path, device: str, precision: api.Precision) -> Runner:
-    provider = PROVIDERS.get(device)
-    if provider is None:
-        raise base.CandidateError(f"onnxruntime has no execution provider for device {device}")
-    if provider not in ort.get_available_providers():
-        raise base.CandidateError(f"{provider} is not available here (have {', '.join(ort.get_available_providers())})")
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    options.log_severity_level = 3
     try:
-        session = ort.InferenceSession(str(path), options, providers=[provider])
-    except Exception as e:
-        raise base.CandidateError(f"onnxruntime cannot load {path.name}: {_first_line(e)}") from e
-    return Runner(session)
+        return Runner(sessions.open_session(path, api.Runtime.ONNXRUNTIME, device))
+    except sessions.SessionError as e:
+        raise base.CandidateError(str(e)) from e
 
 
 def _first_line(e: BaseException) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import pathlib
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
 import openvino as ov
@@ -12,6 +12,8 @@ import openvino as ov
 from modelrollout.api import optimization as api
 from modelrollout.optimize import signatures
 from modelrollout.optimize.candidates import base
+from modelrollout.runtimes import openvino as runtimes_openvino
+from modelrollout.runtimes import sessions
 
 log = logging.getLogger(__name__)
 
@@ -24,22 +26,12 @@ SPECS: Final = frozenset(
         (api.Precision.INT4, api.Method.WEIGHT_COMPRESSION),
     }
 )
-DEVICES: Final = frozenset({"CPU", "GPU", "NPU"})
 MODEL_FILE: Final = "model.xml"
 NNCF_SUBSET: Final = 300
 # Input names that mark a transformer, for NNCF's transformer preset (it keeps
 # precision-sensitive operations such as Softmax and LayerNorm out of INT8).
 TRANSFORMER_INPUTS: Final = frozenset({"input_ids", "attention_mask", "token_type_ids"})
 TRANSFORMER_OPS: Final = frozenset({"Softmax", "MVN"})
-
-_core: ov.Core | None = None
-
-
-def core() -> ov.Core:
-    global _core  # noqa: PLW0603 - one Core per process, as OpenVINO recommends
-    if _core is None:
-        _core = ov.Core()
-    return _core
 
 
 def supports(spec: api.CandidateSpec, source_format: str) -> bool:
@@ -92,62 +84,33 @@ def build(spec: api.CandidateSpec, ctx: base.BuildContext) -> pathlib.Path:
 def _read(ctx: base.BuildContext) -> ov.Model:
     try:
         if ctx.source_format == "openvino":
-            return core().read_model(str(ctx.source))
+            return runtimes_openvino.core().read_model(str(ctx.source))
         return ov.convert_model(str(ctx.source))
     except Exception as e:
         raise base.CandidateError(f"OpenVINO cannot read the model: {_first_line(e)}") from e
 
 
-_OV_TYPES: Final = {
-    "f32": np.float32,
-    "f16": np.float16,
-    "f64": np.float64,
-    "i64": np.int64,
-    "i32": np.int32,
-    "i8": np.int8,
-    "u8": np.uint8,
-    "boolean": np.bool_,
-}
-
-
 class Runner:
-    def __init__(self, compiled: ov.CompiledModel) -> None:
-        self._compiled = compiled
-        self._request = compiled.create_infer_request()
-        specs = []
-        for port in compiled.inputs:
-            type_name = port.get_element_type().get_type_name()
-            if type_name not in _OV_TYPES:
-                raise base.CandidateError(f"input {port.any_name}: unsupported type {type_name}")
-            shape = tuple(d.get_length() if d.is_static else None for d in port.get_partial_shape())
-            specs.append(signatures.InputSpec(port.any_name, np.dtype(_OV_TYPES[type_name]), shape))
-        self._signature = tuple(specs)
+    """A candidate opened as the server opens it (`runtimes`), outputs in model order."""
+
+    def __init__(self, session: sessions.Session) -> None:
+        self.session = session
+        self._signature = signatures.from_tensors(session.inputs)
 
     @property
     def signature(self) -> signatures.Signature:
         return self._signature
 
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        results: Any = self._request.infer(feeds)
-        return [np.array(results[port]) for port in self._compiled.outputs]
+        outputs = self.session.run(feeds)
+        return [outputs[o.name] for o in self.session.outputs]
 
 
 def load(path: pathlib.Path, device: str, precision: api.Precision) -> Runner:
-    if device not in DEVICES:
-        raise base.CandidateError(f"openvino has no device {device}")
-    if device not in core().available_devices:
-        have = ", ".join(core().available_devices)
-        raise base.CandidateError(f"OpenVINO device {device} is not available here (have {have})")
-    config: dict[str, Any] = {}
-    if precision is api.Precision.FP32 and device == "CPU":
-        # A CPU with AMX or AVX512-BF16 would otherwise run an FP32 IR in BF16, and the
-        # candidate would not be what its name says. Servers load it the same way.
-        config["INFERENCE_PRECISION_HINT"] = "f32"
     try:
-        compiled = core().compile_model(str(path), device, config)
-    except Exception as e:
-        raise base.CandidateError(f"OpenVINO cannot load {path.name}: {_first_line(e)}") from e
-    return Runner(compiled)
+        return Runner(sessions.open_session(path, api.Runtime.OPENVINO, device))
+    except sessions.SessionError as e:
+        raise base.CandidateError(str(e)) from e
 
 
 def _first_line(e: BaseException) -> str:

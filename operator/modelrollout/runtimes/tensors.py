@@ -1,20 +1,21 @@
-"""The interface every runtime backend implements."""
+"""Model inputs and outputs as the Open Inference Protocol describes them."""
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
-from typing import Protocol
+from collections.abc import Sequence
 
 import numpy as np
 import numpy.typing as npt
 
-from modelrollout.serve import datatypes
+from modelrollout.runtimes import datatypes
+
+DYNAMIC = -1  # a dimension of any size
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class TensorSpec:
-    """A model input or output as the protocol describes it (-1 for a dynamic dimension)."""
+    """A model input or output: name, protocol datatype, shape (-1 for a dynamic dimension)."""
 
     name: str
     datatype: str
@@ -24,24 +25,18 @@ class TensorSpec:
     def dtype(self) -> np.dtype[np.generic]:
         return datatypes.TO_NUMPY[self.datatype]
 
+    @property
+    def batched(self) -> bool:
+        """Whether the first dimension is dynamic, so several requests can share one run."""
+        return bool(self.shape) and self.shape[0] == DYNAMIC
+
     def metadata(self) -> dict[str, object]:
         return {"name": self.name, "datatype": self.datatype, "shape": list(self.shape)}
 
 
-class BackendError(RuntimeError):
-    """The runtime could not load or run the model."""
-
-
-class Backend(Protocol):
-    """A loaded model. `run` is called from several threads at once."""
-
-    platform: str  # the protocol's platform name, e.g. onnxruntime_onnx
-    inputs: tuple[TensorSpec, ...]
-    outputs: tuple[TensorSpec, ...]
-
-    def run(self, feeds: Mapping[str, npt.NDArray[np.generic]]) -> dict[str, npt.NDArray[np.generic]]: ...
-
-    def close(self) -> None: ...
+def dims(shape: Sequence[object]) -> tuple[int, ...]:
+    """A runtime's shape (ints, names, None or -1 for unknown) with -1 for every dynamic dim."""
+    return tuple(d if isinstance(d, int) and d >= 0 else DYNAMIC for d in shape)
 
 
 def warmup_feeds(inputs: tuple[TensorSpec, ...]) -> dict[str, npt.NDArray[np.generic]]:

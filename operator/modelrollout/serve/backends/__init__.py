@@ -1,1 +1,0 @@
-"""Inference runtimes behind one small interface (`base.Backend`), one module each."""

@@ -1,0 +1,1 @@
+"""The Open Inference Protocol gRPC definition and its generated message classes."""
