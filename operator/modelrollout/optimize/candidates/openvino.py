@@ -20,6 +20,7 @@ SPECS: Final = frozenset(
         (api.Precision.FP32, api.Method.CONVERT),
         (api.Precision.FP16, api.Method.CONVERT),
         (api.Precision.INT8, api.Method.NNCF),
+        (api.Precision.INT8, api.Method.NNCF_ACCURACY),
         (api.Precision.INT8, api.Method.WEIGHT_COMPRESSION),
         (api.Precision.INT4, api.Method.WEIGHT_COMPRESSION),
     }
@@ -27,6 +28,9 @@ SPECS: Final = frozenset(
 DEVICES: Final = frozenset({"CPU", "GPU", "NPU"})
 MODEL_FILE: Final = "model.xml"
 NNCF_SUBSET: Final = 300
+# Bounds on accuracy control's restoring loop: each iteration re-validates the model.
+ACCURACY_ITERATIONS: Final = 8
+RANKING_SUBSET: Final = 32
 # Input names that mark a transformer, for NNCF's transformer preset (it keeps
 # precision-sensitive operations such as Softmax and LayerNorm out of INT8).
 TRANSFORMER_INPUTS: Final = frozenset({"input_ids", "attention_mask", "token_type_ids"})
@@ -62,19 +66,22 @@ def build(spec: api.CandidateSpec, ctx: base.BuildContext) -> pathlib.Path:
         ov.save_model(model, str(out), compress_to_fp16=False)
     elif key == (api.Precision.FP16, api.Method.CONVERT):
         ov.save_model(model, str(out), compress_to_fp16=True)
-    elif key == (api.Precision.INT8, api.Method.NNCF):
+    elif key in ((api.Precision.INT8, api.Method.NNCF), (api.Precision.INT8, api.Method.NNCF_ACCURACY)):
         if ctx.calibration is None:
             raise base.CandidateError("NNCF quantization needs calibration data; none given")
         names = {name for i in model.inputs for name in i.get_names()}
         ops = {op.get_type_name() for op in model.get_ops()}
         model_type = nncf.ModelType.TRANSFORMER if is_transformer(names, ops) else None
         samples = [dict(feed) for feed in ctx.calibration.batches(1)]
-        quantized = nncf.quantize(
-            model,
-            nncf.Dataset(samples),
-            subset_size=min(NNCF_SUBSET, len(samples)),
-            model_type=model_type,
-        )
+        if key[1] is api.Method.NNCF:
+            quantized = nncf.quantize(
+                model,
+                nncf.Dataset(samples),
+                subset_size=min(NNCF_SUBSET, len(samples)),
+                model_type=model_type,
+            )
+        else:
+            quantized = _accuracy_controlled(nncf, model, samples, model_type, ctx)
         ov.save_model(quantized, str(out), compress_to_fp16=False)
     elif key[1] == api.Method.WEIGHT_COMPRESSION:
         mode = (
@@ -87,6 +94,39 @@ def build(spec: api.CandidateSpec, ctx: base.BuildContext) -> pathlib.Path:
     else:
         raise base.CandidateError(f"openvino cannot build {spec.key}")
     return out
+
+
+def _accuracy_controlled(
+    nncf: Any, model: ov.Model, samples: list[dict[str, np.ndarray]], model_type: Any, ctx: base.BuildContext
+) -> ov.Model:
+    """NNCF INT8 that reverts the layers costing most accuracy until the drop fits the budget."""
+    if ctx.evaluation is None or ctx.scorer is None:
+        raise base.CandidateError("NNCF accuracy control needs evaluation data; none given")
+    scorer = ctx.scorer
+    items = [(i, dict(feed)) for i, feed in enumerate(ctx.evaluation.batches(1))]
+
+    def validate(compiled: ov.CompiledModel, data: Any) -> float:
+        runner = Runner(compiled)
+        indices, outputs = [], []
+        for index, feed in data:
+            indices.append(index)
+            outputs.append(runner.run(feed)[ctx.output])
+        return scorer(np.concatenate(outputs).astype(np.float32, copy=False), indices)
+
+    return nncf.quantize_with_accuracy_control(
+        model,
+        calibration_dataset=nncf.Dataset(samples),
+        validation_dataset=nncf.Dataset(items, lambda item: item[1]),
+        validation_fn=validate,
+        max_drop=ctx.max_drop * 0.8,  # judged on a subset: aim under the budget
+        drop_type=nncf.DropType.ABSOLUTE,
+        subset_size=min(NNCF_SUBSET, len(samples)),
+        model_type=model_type,
+        advanced_accuracy_restorer_parameters=nncf.AdvancedAccuracyRestorerParameters(
+            max_num_iterations=ACCURACY_ITERATIONS,
+            ranking_subset_size=min(RANKING_SUBSET, len(items)),
+        ),
+    )
 
 
 def _read(ctx: base.BuildContext) -> ov.Model:
@@ -132,7 +172,7 @@ class Runner:
         return [np.array(results[port]) for port in self._compiled.outputs]
 
 
-def load(path: pathlib.Path, device: str, precision: api.Precision) -> Runner:
+def load(path: pathlib.Path, device: str, precision: api.Precision, threads: int = 0) -> Runner:
     if device not in DEVICES:
         raise base.CandidateError(f"openvino has no device {device}")
     if device not in core().available_devices:
@@ -143,6 +183,8 @@ def load(path: pathlib.Path, device: str, precision: api.Precision) -> Runner:
         # A CPU with AMX or AVX512-BF16 would otherwise run an FP32 IR in BF16, and the
         # candidate would not be what its name says. Servers load it the same way.
         config["INFERENCE_PRECISION_HINT"] = "f32"
+    if threads:  # as the server sets it from the same value (MODELROLLOUT_THREADS)
+        config["INFERENCE_NUM_THREADS"] = threads
     try:
         compiled = core().compile_model(str(path), device, config)
     except Exception as e:
