@@ -42,11 +42,13 @@ def server_deployment(
         names.ENV_DEVICE: profile.device_for(ref.runtime),
         names.ENV_ROLE: role,
         names.ENV_PORT: str(settings.server_port),
+        # The threads the optimization Job measured with (pods.threads).
+        names.ENV_THREADS: str(pods.threads(spec.serving.resources)),
     }
     probe_port = names.SERVER_PORT_NAME
     container: dict[str, Any] = {
         "name": "server",
-        "image": spec.serving.image or settings.image,
+        "image": spec.serving.image or profile.image or settings.image,
         "imagePullPolicy": settings.image_pull_policy,
         "command": ["modelrollout", "serve"],
         "env": [{"name": k, "value": v} for k, v in env.items()],

@@ -32,7 +32,7 @@ from modelrollout.storage import fetching
 log = logging.getLogger(__name__)
 
 SYNTHETIC_SAMPLES = 32
-SEARCH_SAMPLES = 64  # evaluation samples the searching candidates judge their trials on
+SEARCH_SAMPLES = 32  # evaluation samples the searching candidates judge their trials on
 RESERVE_SECONDS = 30.0  # of the deadline, kept for the upload and the report
 CONFIRM_TOP = 3  # best candidates measured again in turns with the reference
 CONFIRM_ROUNDS = 3
@@ -212,7 +212,7 @@ def _search_seconds(clock: planning.Clock) -> float:
     """Time a searching candidate (mixed precision) may spend on its trials."""
     left = planning.remaining(clock)
     # Without a deadline, still bounded: a few times what the reference took.
-    cap = max(60.0, 20 * clock.reference_seconds)
+    cap = max(60.0, 6 * clock.reference_seconds)
     return cap if left is None else min(cap, left / 2)
 
 
