@@ -18,7 +18,7 @@ def keys(specs: list[api.CandidateSpec]) -> list[str]:
 @pytest.mark.parametrize(
     ("accelerator", "expected"),
     [
-        (A.CPU, ["onnxruntime-fp32-graph-opt", "onnxruntime-int8-static-mixed", "onnxruntime-int8-dynamic",
+        (A.CPU, ["onnxruntime-fp32-graph-opt", "onnxruntime-int8-dynamic", "onnxruntime-int8-static-mixed",
                  "openvino-fp32-convert", "openvino-int8-nncf", "openvino-int8-nncf-accuracy"]),
         (A.NVIDIA_GPU, ["onnxruntime-fp32-graph-opt", "onnxruntime-fp16-convert"]),
         (A.INTEL_GPU, ["onnxruntime-fp32-graph-opt", "openvino-int8-nncf", "openvino-int8-nncf-accuracy",
@@ -101,7 +101,7 @@ VNNI: Final = hardware.Cpu("Xeon", frozenset({"avx2", "avx512f", "avx512_vnni", 
 
 def test_without_vnni_onnxruntime_int8_comes_first_and_openvino_int8_last() -> None:
     specs = keys(registry.auto(A.CPU, "onnx", 1000, AVX2))
-    assert specs[1:3] == ["onnxruntime-int8-static-mixed", "onnxruntime-int8-dynamic"]
+    assert specs[1:3] == ["onnxruntime-int8-dynamic", "onnxruntime-int8-static-mixed"]
     assert specs[-2:] == ["openvino-int8-nncf", "openvino-int8-nncf-accuracy"]
 
 
