@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any, Final
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from modelrollout import names
 from modelrollout.pools import profiles
+from modelrollout.pools.profiles import Price  # a method below is named profiles
 
 ENV_CONFIG: Final = names.ENV_CONFIG
 
@@ -42,10 +43,22 @@ class OperatorSettings(BaseModel):
     )
     server_port: int = Field(default=8080, alias="serverPort")
     pools: dict[str, Any] = Field(default_factory=dict, description="Node pool profiles laid over the defaults.")
+    prices: dict[str, Price] = Field(
+        default_factory=dict,
+        description="Prices per pool profile (nodeHour, acceleratorHour, nodeCPUs), laid over the defaults.",
+    )
     job_ttl_seconds: int = Field(default=86400, alias="jobTTLSeconds")
 
+    @model_validator(mode="after")
+    def _prices_name_pools(self) -> OperatorSettings:
+        try:
+            self.profiles()
+        except profiles.UnknownPool as e:
+            raise ValueError(str(e)) from None
+        return self
+
     def profiles(self) -> dict[str, profiles.Profile]:
-        return profiles.merged(self.pools)
+        return profiles.merged(self.pools, self.prices)
 
 
 def load(path: str | Path | None = None) -> OperatorSettings:

@@ -98,3 +98,60 @@ def test_services_select_all_pods_or_one_role() -> None:
     assert names.LABEL_ROLE not in svc["spec"]["selector"]
     assert stable["spec"]["selector"][names.LABEL_ROLE] == names.ROLE_STABLE
     assert canary["metadata"]["name"] == "embedder-canary"
+
+
+def _job_args(s: ModelDeploymentSpec, pool: str = "cpu") -> tuple[dict[str, str], dict[str, object]]:
+    job = jobs.optimization_job(OWNER, s, "abc123", profiles.defaults()[pool], SETTINGS)
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    args = container["args"]
+    return dict(zip(args[::2], args[1::2], strict=False)), container
+
+
+def test_job_measures_with_the_serving_pods_resources_and_threads() -> None:
+    resources = {"requests": {"cpu": "1500m", "memory": "1Gi"}, "limits": {"cpu": "2", "memory": "2Gi"}}
+    s = spec(serving={"resources": resources})
+    value, container = _job_args(s)
+    assert container["resources"] == resources
+    assert value["--threads"] == "2"
+    server = deployments.server_deployment(OWNER, s, "stable", REF, 2, profiles.defaults()["cpu"], SETTINGS)
+    env = {e["name"]: e["value"] for e in server["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env[names.ENV_THREADS] == value["--threads"]  # the server runs as the Job measured
+
+
+def test_job_args_carry_objective_samples_deadline_and_price() -> None:
+    s = spec(
+        optimization={
+            "objective": "cost",
+            "maxLatencyMs": 25,
+            "timeout": "20m",
+            "evaluation": {"samples": 64},
+        },
+        serving={"resources": {"requests": {"cpu": "2"}}},
+    )
+    value, _ = _job_args(s)
+    assert value["--objective"] == "cost" and value["--max-latency-ms"] == "25.0"
+    assert value["--evaluation-samples"] == "64"
+    assert value["--deadline-seconds"] == str(20 * 60 - 120)  # 10% for the pod's start and the upload
+    assert value["--pool"] == "cpu"
+    # Half of a 4-CPU node at the default price.
+    assert float(value["--price-per-hour"]) == 0.17 / 2
+
+
+def test_job_without_cpu_resources_lets_the_runtime_choose_threads() -> None:
+    value, _ = _job_args(spec())
+    assert value["--threads"] == "0" and "--max-latency-ms" not in value
+
+
+def test_pool_image_is_used_for_the_job_and_the_server() -> None:
+    pool = profiles.defaults()["nvidia-gpu"].model_copy(update={"image": "modelrollout:cuda"})
+    s = spec(serving={"accelerator": "nvidia-gpu"})
+    job = jobs.optimization_job(OWNER, s, "abc123", pool, SETTINGS)
+    assert job["spec"]["template"]["spec"]["containers"][0]["image"] == "modelrollout:cuda"
+    server = deployments.server_deployment(OWNER, s, "stable", REF, 2, pool, SETTINGS)
+    assert server["spec"]["template"]["spec"]["containers"][0]["image"] == "modelrollout:cuda"
+
+
+def test_search_deadline_leaves_room_for_start_and_upload() -> None:
+    assert jobs.search_deadline(1800) == 1620
+    assert jobs.search_deadline(300) == 240
+    assert jobs.search_deadline(60) == 30

@@ -44,7 +44,12 @@ def test_auto_on_cpu_selects_uploads_and_reports(
     )  # fmt: skip
     assert code == 0 and report.succeeded and report.selected is not None
     assert report.candidates[0].key == "onnxruntime-fp32-graph-opt"
-    assert len(report.candidates) == 5
+    assert len(report.candidates) == 6
+    # Plain NNCF keeps this classifier's accuracy, so accuracy control has nothing to add.
+    skipped = next(c for c in report.candidates if c.key == "openvino-int8-nncf-accuracy")
+    assert not skipped.passed and skipped.reason.startswith("not tried: openvino-int8-nncf already meets")
+    assert report.hardware is not None and report.hardware.cpu
+    assert not report.syntheticEvaluation and report.evaluationSamples > 0
     winner = next(c for c in report.candidates if c.key == report.selected.key)
     assert winner.passed and winner.reason == ""
     assert all(c.throughput for c in report.candidates if c.passed)

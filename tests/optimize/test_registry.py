@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-import pathlib
+from typing import Final
 
 import pytest
 
 from modelrollout.api import optimization as api
+from modelrollout.optimize import hardware
 from modelrollout.optimize.candidates import registry
 
 A = registry.Accelerator
@@ -17,12 +18,13 @@ def keys(specs: list[api.CandidateSpec]) -> list[str]:
 @pytest.mark.parametrize(
     ("accelerator", "expected"),
     [
-        (A.CPU, ["onnxruntime-fp32-graph-opt", "onnxruntime-int8-dynamic", "onnxruntime-int8-static",
-                 "openvino-fp32-convert", "openvino-int8-nncf"]),
+        (A.CPU, ["onnxruntime-fp32-graph-opt", "onnxruntime-int8-dynamic", "onnxruntime-int8-static-mixed",
+                 "openvino-fp32-convert", "openvino-int8-nncf", "openvino-int8-nncf-accuracy"]),
         (A.NVIDIA_GPU, ["onnxruntime-fp32-graph-opt", "onnxruntime-fp16-convert"]),
-        (A.INTEL_GPU, ["onnxruntime-fp32-graph-opt", "openvino-fp32-convert",
-                       "openvino-fp16-convert", "openvino-int8-nncf"]),
-        (A.NPU, ["onnxruntime-fp32-graph-opt", "openvino-fp16-convert", "openvino-int8-nncf"]),
+        (A.INTEL_GPU, ["onnxruntime-fp32-graph-opt", "openvino-int8-nncf", "openvino-int8-nncf-accuracy",
+                       "openvino-fp16-convert", "openvino-fp32-convert"]),
+        (A.NPU, ["onnxruntime-fp32-graph-opt", "openvino-int8-nncf", "openvino-int8-nncf-accuracy",
+                 "openvino-fp16-convert"]),
     ],
 )  # fmt: skip
 def test_auto_per_accelerator(accelerator: registry.Accelerator, expected: list[str]) -> None:
@@ -86,14 +88,34 @@ def test_parse_errors_name_the_field(text: str, message: str) -> None:
     ],
 )
 def test_reduce_range_without_vnni(flags: frozenset[str], reduce: bool) -> None:
-    assert registry.needs_reduce_range(flags) is reduce
+    assert registry.needs_reduce_range(hardware.Cpu("x", flags)) is reduce
 
 
-def test_cpu_flags_reads_cpuinfo(tmp_path: pathlib.Path) -> None:
-    info = tmp_path / "cpuinfo"
-    info.write_text("processor\t: 0\nflags\t\t: fpu avx2 fma\n")
-    assert registry.cpu_flags(info) == frozenset({"fpu", "avx2", "fma"})
-    assert registry.cpu_flags(tmp_path / "missing") == frozenset()
+def test_unknown_cpu_keeps_full_range_weights() -> None:
+    assert registry.needs_reduce_range(hardware.Cpu()) is False
+
+
+AVX2: Final = hardware.Cpu("AMD EPYC", frozenset({"avx", "avx2", "fma"}))
+VNNI: Final = hardware.Cpu("Xeon", frozenset({"avx2", "avx512f", "avx512_vnni", "amx_int8"}))
+
+
+def test_without_vnni_onnxruntime_int8_comes_first_and_openvino_int8_last() -> None:
+    specs = keys(registry.auto(A.CPU, "onnx", 1000, AVX2))
+    assert specs[1:3] == ["onnxruntime-int8-dynamic", "onnxruntime-int8-static-mixed"]
+    assert specs[-2:] == ["openvino-int8-nncf", "openvino-int8-nncf-accuracy"]
+
+
+def test_with_vnni_openvino_int8_comes_first() -> None:
+    specs = keys(registry.auto(A.CPU, "onnx", 1000, VNNI))
+    assert specs[1:3] == ["openvino-int8-nncf", "openvino-int8-nncf-accuracy"]
+
+
+def test_transformers_add_weight_compression() -> None:
+    plain = keys(registry.auto(A.CPU, "onnx", 1000, AVX2))
+    transformer = keys(registry.auto(A.CPU, "onnx", 1000, AVX2, transformer=True))
+    added = set(transformer) - set(plain)
+    assert added == {"openvino-int8-weight-compression", "openvino-int4-weight-compression"}
+    assert registry.is_transformer({"input_ids", "attention_mask"}) and not registry.is_transformer({"features"})
 
 
 @pytest.mark.parametrize(

@@ -99,3 +99,57 @@ def test_no_winner_when_reference_failed() -> None:
         0.01,
     )
     assert s.winner is None
+
+
+def timed(key: str, throughput: float, p99: float, drop: float = 0.0, cost: float | None = None) -> api.CandidateResult:
+    return result(key, throughput, drop).model_copy(update={"p50Ms": p99 / 2, "p99Ms": p99, "costPerMillion": cost})
+
+
+DYN, OV = "onnxruntime-int8-dynamic", "openvino-int8-nncf"
+
+
+@pytest.mark.parametrize(
+    ("objective", "winner"),
+    [(api.Objective.THROUGHPUT, DYN), (api.Objective.LATENCY, OV), (api.Objective.COST, DYN)],
+)
+def test_objective_picks_the_winner(objective: api.Objective, winner: str) -> None:
+    # The dynamic INT8 model has the best batch throughput; OpenVINO the best batch-1 p99.
+    results = [timed(REF, 100, 20, cost=2.0), timed(DYN, 160, 15, cost=1.25), timed(OV, 120, 8, cost=1.6)]
+    s = selecting.select(results, REF, 0.01, objective)
+    assert s.winner is not None and s.winner.key == winner
+    worse = {api.Objective.THROUGHPUT: "slower", api.Objective.LATENCY: "higher p99", api.Objective.COST: "costlier"}
+    assert all(
+        r.reason.startswith(f"not chosen: {worse[objective]} than {winner}") for r in s.results if r.key != winner
+    )
+
+
+def test_cost_without_a_price_falls_back_to_throughput() -> None:
+    s = selecting.select([timed(REF, 100, 20), timed(DYN, 160, 15)], REF, 0.01, api.Objective.COST)
+    assert s.winner is not None and s.winner.key == DYN
+    assert s.results[0].reason == f"not chosen: slower than {DYN}"
+
+
+def test_max_latency_excludes_slow_candidates_even_the_fastest() -> None:
+    results = [timed(REF, 100, 20), timed(DYN, 160, 15), timed(OV, 120, 8)]
+    s = selecting.select(results, REF, 0.01, api.Objective.THROUGHPUT, max_latency_ms=10)
+    assert s.winner is not None and s.winner.key == OV
+    dyn = next(r for r in s.results if r.key == DYN)
+    assert not dyn.passed and dyn.reason == "p99 at batch 1 15 ms exceeds maxLatencyMs 10"
+
+
+def test_no_candidate_meets_max_latency() -> None:
+    s = selecting.select([timed(REF, 100, 20), timed(DYN, 160, 15)], REF, 0.01, max_latency_ms=5)
+    assert s.winner is None
+    assert s.reason == "no candidate meets maxLatencyMs 5 (lowest p99 measured 15 ms)"
+    assert not any(r.passed for r in s.results)
+
+
+def test_skipped_candidates_keep_their_reason() -> None:
+    skipped = result("openvino-int8-nncf-accuracy", None, None, reason="not tried: about 90s needed")
+    s = selecting.select([result(REF, 100, 0.0), skipped], REF, 0.01)
+    assert s.results[1].reason == "not tried: about 90s needed" and not s.results[1].passed
+
+
+def test_a_failed_reference_has_no_winner_and_says_why() -> None:
+    s = selecting.select([result(REF, None, None, reason="load failed: bad file"), result(DYN, 150, 0.0)], REF, 0.01)
+    assert s.winner is None and s.reason == f"reference {REF} failed: load failed: bad file"

@@ -156,3 +156,35 @@ def test_the_build_context_builds_the_wheel_with_both_commands(tmp_path: Path) -
     assert "modelrollout = modelrollout.cli:main" in scripts
     assert "kubectl-modelrollout = modelrollout.kubectl_plugin:main" in scripts
     assert {"modelrollout/cli.py", "modelrollout/kubectl_plugin.py", "modelrollout/names.py"} <= modules
+
+
+ACCELERATOR_SCRIPT: Final = REPO / "scripts" / "accelerator-image.sh"
+
+
+def test_both_stages_install_for_the_accelerator_build_argument() -> None:
+    build, final = _stages()
+    assert ("ARG", "ACCELERATOR=cpu") in INSTRUCTIONS
+    assert ("ARG", "ACCELERATOR") in build and ("ARG", "ACCELERATOR") in final
+    runs = [rest for keyword, rest in INSTRUCTIONS if keyword == "RUN" and "accelerator-image.sh" in rest]
+    assert any('python "${ACCELERATOR}" /opt/modelrollout' in r for r in runs)
+    assert any('system "${ACCELERATOR}"' in r for r in runs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("accelerator", ["cpu", "cuda", "intel"])
+def test_each_accelerators_install_commands_resolve(accelerator: str) -> None:
+    """What `docker build --build-arg ACCELERATOR=...` installs, resolved against the indexes without a Docker engine."""
+    env = {"DRY_RUN": "1", "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
+    for step in (["python", accelerator, str(Path(sys.executable).parents[1])], ["system", accelerator]):
+        done = subprocess.run(
+            ["sh", str(ACCELERATOR_SCRIPT), *step], capture_output=True, text=True, timeout=300, check=False, env=env
+        )
+        assert done.returncode == 0, f"{step}: {done.stdout}{done.stderr}"
+
+
+def test_an_unknown_accelerator_is_refused_by_name() -> None:
+    done = subprocess.run(
+        ["sh", str(ACCELERATOR_SCRIPT), "python", "tpu", "/nonexistent"],
+        capture_output=True, text=True, timeout=30, check=False, env={"DRY_RUN": "1", "PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert done.returncode == 2 and "unknown accelerator 'tpu'" in done.stderr

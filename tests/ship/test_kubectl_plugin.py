@@ -155,6 +155,25 @@ def test_status_with_optimization() -> None:
     assert "no candidate within maxDrop 0.01" in text
 
 
+def test_status_shows_what_the_chosen_artifact_does_and_costs() -> None:
+    selected = v1alpha1.SelectedArtifact(
+        runtime="onnxruntime", precision="int8", method="dynamic", uri="s3://b/k", throughputRatio=1.53,
+        throughput=210.5, p50Ms=9.1, p99Ms=14.2, costPerMillion=0.0561, pool="cpu",
+    )  # fmt: skip
+    status = _canary_status().model_copy(
+        update={"optimization": v1alpha1.OptimizationStatus(job="embedder-opt-c", succeeded=True, selected=selected)}
+    )
+    text = rendering.render_status(_resource(status), NOW)
+    assert "Optimization: succeeded (job embedder-opt-c), selected onnxruntime int8" in text
+    assert (
+        "dynamic, throughput 210.5/s per replica (1.53x FP32), p50 9.1 ms, p99 14.2 ms at batch 1, "
+        "cost per million 0.0561 on cpu"
+    ) in text
+    unpriced = selected.model_copy(update={"costPerMillion": None})
+    status = status.model_copy(update={"optimization": v1alpha1.OptimizationStatus(selected=unpriced)})
+    assert "no price for cpu" in rendering.render_status(_resource(status), NOW)
+
+
 def test_history() -> None:
     status = v1alpha1.ModelDeploymentStatus(
         history=[

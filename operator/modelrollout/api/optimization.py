@@ -37,6 +37,8 @@ class Method(StrEnum):
     STATIC = "static"  # ORT static QDQ quantization with calibration data
     NNCF = "nncf"  # OpenVINO post-training quantization with NNCF
     WEIGHT_COMPRESSION = "weight-compression"  # NNCF weight-only compression
+    STATIC_MIXED = "static-mixed"  # ORT static QDQ, the nodes that cost most accuracy kept FP32
+    NNCF_ACCURACY = "nncf-accuracy"  # NNCF quantize_with_accuracy_control inside the accuracy budget
 
 
 class Metric(StrEnum):
@@ -45,6 +47,14 @@ class Metric(StrEnum):
     ACCURACY = "accuracy"  # labelled accuracy of the argmax
     TOP1_AGREEMENT = "top1-agreement"  # argmax agrees with the reference's
     COSINE = "cosine"  # mean cosine similarity of the outputs
+
+
+class Objective(StrEnum):
+    """What the winner maximizes among the candidates inside the accuracy budget."""
+
+    THROUGHPUT = "throughput"  # samples per second per replica at the benchmark batch
+    LATENCY = "latency"  # lowest p99 at batch 1
+    COST = "cost"  # lowest cost per million inferences on the pool
 
 
 class _Strict(BaseModel):
@@ -81,6 +91,11 @@ class CandidateResult(_Strict):
     accuracyDrop: float | None = Field(
         default=None, description="Reference score minus this candidate's score (lower is better)."
     )
+    costPerMillion: float | None = Field(
+        default=None,
+        description="Cost of a million inferences on the pool at this throughput (pool price units); "
+        "empty when the pool has no price.",
+    )
     sizeBytes: int | None = Field(default=None, description="Artifact size in bytes.")
     peakMemoryBytes: int | None = Field(
         default=None, description="Peak resident memory while loading and running, in bytes."
@@ -104,10 +119,32 @@ class SelectedArtifact(_Strict):
     throughputRatio: float | None = Field(
         default=None, description="Throughput relative to the ONNX Runtime FP32 reference."
     )
+    throughput: float | None = Field(
+        default=None, description="Samples per second per replica at the benchmark batch size."
+    )
+    p50Ms: float | None = Field(default=None, description="Median latency at batch 1, in milliseconds.")
+    p99Ms: float | None = Field(default=None, description="99th percentile latency at batch 1, in milliseconds.")
+    costPerMillion: float | None = Field(
+        default=None, description="Cost of a million inferences on the pool (pool price units); empty without a price."
+    )
+    pool: str = Field(default="", description="Node pool profile it was measured for.")
 
     @property
     def key(self) -> str:
         return f"{self.runtime.value}-{self.precision.value}-{self.method.value}"
+
+
+class Hardware(_Strict):
+    """What the candidates were measured on: it decides which variants pay."""
+
+    cpu: str = Field(default="", description="CPU model name.")
+    cpuFeatures: list[str] = Field(
+        default_factory=list, description="Instruction sets that change which variant wins (avx2, avx512, vnni, amx)."
+    )
+    devices: list[str] = Field(
+        default_factory=list, description="Devices the runtimes can use here, as runtime:device."
+    )
+    threads: int = Field(default=0, description="Intra-op threads of each measurement; 0 is the runtime's default.")
 
 
 class OptimizationReport(_Strict):
@@ -122,3 +159,15 @@ class OptimizationReport(_Strict):
     selected: SelectedArtifact | None = Field(default=None, description="The winner, when succeeded.")
     candidates: list[CandidateResult] = Field(default_factory=list, description="Every candidate measured.")
     durationSeconds: float | None = Field(default=None, description="Wall time of the Job's work.")
+    objective: Objective = Field(default=Objective.THROUGHPUT, description="What the winner maximizes.")
+    maxLatencyMs: float | None = Field(default=None, description="p99 bound at batch 1 every winner must meet.")
+    hardware: Hardware | None = Field(default=None, description="CPU, its features and the devices measured on.")
+    pool: str = Field(default="", description="Node pool profile the Job measured for.")
+    pricePerReplicaHour: float | None = Field(
+        default=None, description="Price of one serving replica for an hour on the pool; empty without a price."
+    )
+    evaluationSamples: int = Field(default=0, description="Samples the accuracy was judged on.")
+    syntheticEvaluation: bool = Field(
+        default=False,
+        description="True when no evaluation data was given: accuracy was checked on generated inputs only.",
+    )

@@ -20,7 +20,7 @@ from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
 
 from modelrollout.api import durations
-from modelrollout.api.optimization import CandidateResult, CandidateSpec, Metric, Runtime, SelectedArtifact
+from modelrollout.api.optimization import CandidateResult, CandidateSpec, Metric, Objective, Runtime, SelectedArtifact
 
 Duration = Annotated[str, Field(pattern=durations.PATTERN, json_schema_extra={"example": "30s"})]
 URI_PATTERN: Final = r"^((file|pvc|https?|s3)://.+|models:/.+)$"
@@ -183,7 +183,22 @@ class Optimization(_Model):
     calibration: DataSource | None = Field(default=None, description="Calibration data for static quantization.")
     evaluation: Evaluation = Field(default_factory=Evaluation, description="How accuracy is judged.")
     benchmark_batch: int = Field(default=32, ge=1, le=4096, description="Batch size for the throughput benchmark.")
-    timeout: Duration = Field(default="30m", description="Deadline of the optimization Job.")
+    timeout: Duration = Field(
+        default="30m",
+        description="Deadline of the optimization Job: the search tries candidates by expected gain and "
+        "skips, with a reason, the ones that would not finish in time.",
+    )
+    objective: Objective = Field(
+        default=Objective.THROUGHPUT,
+        description="What the winner maximizes inside the accuracy budget: throughput (per replica at the "
+        "benchmark batch), latency (lowest p99 at batch 1) or cost (per million inferences on the pool).",
+    )
+    max_latency_ms: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=3_600_000.0,
+        description="Optional bound on the p99 latency at batch 1, in milliseconds, that the winner must meet.",
+    )
     backoff_limit: int = Field(default=1, ge=0, le=10, description="Retries of a failed optimization pod.")
 
     @model_validator(mode="after")

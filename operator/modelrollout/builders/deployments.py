@@ -47,11 +47,13 @@ def server_deployment(
         # Unset, batches as large as the one the optimizer measured throughput at.
         names.ENV_MAX_BATCH_SIZE: str(spec.serving.batching.max_batch_size or spec.optimization.benchmark_batch),
         names.ENV_MAX_BATCH_DELAY_SECONDS: repr(durations.parse(spec.serving.batching.max_delay)),
+        # The threads the optimization Job measured with (pods.threads).
+        names.ENV_THREADS: str(pods.threads(spec.serving.resources)),
     }
     probe_port = names.SERVER_PORT_NAME
     container: dict[str, Any] = {
         "name": "server",
-        "image": spec.serving.image or settings.image,
+        "image": spec.serving.image or profile.image or settings.image,
         "imagePullPolicy": settings.image_pull_policy,
         "command": ["modelrollout", "serve"],
         "env": [{"name": k, "value": v} for k, v in env.items()],

@@ -9,6 +9,7 @@ from modelrollout import names
 from modelrollout.api import durations
 from modelrollout.api.v1alpha1 import ModelDeploymentSpec
 from modelrollout.builders import common, pods
+from modelrollout.pools import pricing
 from modelrollout.pools.profiles import Profile
 from modelrollout.settings import OperatorSettings
 
@@ -18,6 +19,12 @@ SCRATCH = "/tmp"
 
 def artifact_key(owner: common.Owner, version: str, revision: str) -> str:
     return f"{owner.namespace}/{owner.name}/{version}-{revision}"
+
+
+def search_deadline(timeout_seconds: float) -> int:
+    """Seconds the Job's search may take: the timeout less the pod's start and the upload."""
+    margin = max(60.0, 0.1 * timeout_seconds)
+    return max(30, int(timeout_seconds - margin))
 
 
 def optimize_args(
@@ -33,6 +40,12 @@ def optimize_args(
         "--metric", opt.evaluation.metric.value,
         "--max-drop", repr(opt.evaluation.max_drop),
         "--benchmark-batch", str(opt.benchmark_batch),
+        "--evaluation-samples", str(opt.evaluation.samples),
+        "--objective", opt.objective.value,
+        "--deadline-seconds", str(search_deadline(durations.parse(opt.timeout))),
+        "--pool", profile.name,
+        # Measured as it will serve: the server's intra-op threads (see pods.threads).
+        "--threads", str(pods.threads(spec.serving.resources)),
         "--artifact-store", settings.artifact_store,
         "--artifact-key", artifact_key(owner, model.version, revision),
         # Measured on the device it will serve on: the pool profile's, per runtime.
@@ -42,6 +55,11 @@ def optimize_args(
         "--candidates",
         json.dumps([c.model_dump(mode="json") for c in opt.candidates]) if opt.candidates else "auto",
     ]
+    if opt.max_latency_ms is not None:
+        args += ["--max-latency-ms", repr(opt.max_latency_ms)]
+    price = pricing.per_replica_hour(profile, spec.serving.resources)
+    if price is not None:
+        args += ["--price-per-hour", repr(price)]
     if model.sha256:
         args += ["--model-sha256", model.sha256]
     if opt.calibration is not None:
@@ -64,7 +82,7 @@ def optimization_job(
     volumes, mounts = pods.store_volumes(settings, settings.artifact_store, spec.model.uri)
     container: dict[str, Any] = {
         "name": "optimize",
-        "image": settings.image,
+        "image": profile.image or settings.image,
         "imagePullPolicy": settings.image_pull_policy,
         "command": ["modelrollout", "optimize"],
         "args": optimize_args(owner, spec, revision, profile, settings),
@@ -74,7 +92,8 @@ def optimization_job(
         "volumeMounts": [{"name": "scratch", "mountPath": SCRATCH}, *mounts],
         "securityContext": pods.CONTAINER_SECURITY,
     }
-    if res := pods.resources(profile):
+    # The serving pod's requests and limits: its latency is the latency of the pod that will serve.
+    if res := pods.resources(profile, spec.serving.resources):
         container["resources"] = res
     if env_from := pods.env_from(settings):
         container["envFrom"] = env_from

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 from urllib.parse import urlparse
 
 from modelrollout.api.v1alpha1 import Resources
+from modelrollout.pools import pricing
 from modelrollout.pools.profiles import Profile
 from modelrollout.settings import OperatorSettings
 
@@ -39,6 +41,22 @@ def resources(profile: Profile, requested: Resources | None = None) -> dict[str,
     if limits:
         out["limits"] = limits
     return out
+
+
+def threads(requested: Resources | None) -> int:
+    """Intra-op threads of a runtime in a pod: its whole CPUs, from the limit, else the request.
+
+    0 (the runtime's default: one per core of the node) when the pod states no CPU; a
+    pod limited to fewer CPUs than the node has would otherwise run more threads than
+    its quota and be throttled. The server and the optimization Job use the same value.
+    """
+    if requested is None:
+        return 0
+    for source in (requested.limits, requested.requests):
+        cores = pricing.cpus(source.get("cpu"))
+        if cores:
+            return max(1, math.ceil(cores - 1e-9))
+    return 0
 
 
 def store_volumes(settings: OperatorSettings, *uris: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -9,7 +9,7 @@ import os
 import pathlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import numpy as np
 
@@ -58,6 +58,33 @@ def measure(runner: base.Runner, data: datasets.Dataset, batch: int, budget: Bud
         p99_ms=float(np.percentile(single, 99) * 1000),
         throughput=batch / float(np.median(batched)),
     )
+
+
+def compare(
+    runners: Mapping[str, base.Runner], data: datasets.Dataset, batch: int, budget: Budget, rounds: int
+) -> dict[str, Measurement]:
+    """Measure loaded candidates in turns, `rounds` times each.
+
+    On a node whose load changes (other pods, a noisy neighbour) a one-after-the-other
+    measurement credits the candidate that happened to run in a quiet minute; in turns,
+    a change hits every candidate alike, so their ratios hold.
+    """
+    share = Budget(budget.seconds / max(rounds, 1), max(MIN_RUNS, budget.iterations // max(rounds, 1)))
+    single: dict[str, list[float]] = {k: [] for k in runners}
+    batched: dict[str, list[float]] = {k: [] for k in runners}
+    one, many = data.batch_of(1), data.batch_of(batch)
+    for _ in range(max(rounds, 1)):
+        for key, runner in runners.items():
+            single[key] += _timed_runs(runner, one, share)
+            batched[key] += _timed_runs(runner, many, share)
+    return {
+        key: Measurement(
+            p50_ms=float(np.percentile(single[key], 50) * 1000),
+            p99_ms=float(np.percentile(single[key], 99) * 1000),
+            throughput=batch / float(np.median(batched[key])),
+        )
+        for key in runners
+    }
 
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096

@@ -8,6 +8,7 @@ import logging
 import pathlib
 import shutil
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -16,7 +17,10 @@ from modelrollout.api import optimization as api
 from modelrollout.optimize import (
     benchmarking,
     datasets,
+    economics,
     evaluating,
+    hardware,
+    planning,
     selecting,
     settings,
     signatures,
@@ -28,6 +32,10 @@ from modelrollout.storage import fetching
 log = logging.getLogger(__name__)
 
 SYNTHETIC_SAMPLES = 32
+SEARCH_SAMPLES = 32  # evaluation samples the searching candidates judge their trials on
+RESERVE_SECONDS = 30.0  # of the deadline, kept for the upload and the report
+CONFIRM_TOP = 3  # best candidates measured again in turns with the reference
+CONFIRM_ROUNDS = 3
 
 
 @dataclasses.dataclass
@@ -42,6 +50,9 @@ class _Context:
     reference_score: float
     budget: benchmarking.Budget
     reduce_range: bool
+    eval_batch: int = 1
+    search: datasets.Dataset | None = None  # the subset searching candidates judge on
+    search_outputs: np.ndarray | None = None  # the reference's outputs on it
 
 
 def failed_report(s: settings.Settings | None, reason: str, started: float) -> api.OptimizationReport:
@@ -53,6 +64,10 @@ def failed_report(s: settings.Settings | None, reason: str, started: float) -> a
         succeeded=False,
         reason=" ".join(reason.split()),  # one line, whatever the error text held
         durationSeconds=time.monotonic() - started,
+        objective=s.objective if s else api.Objective.THROUGHPUT,
+        maxLatencyMs=s.max_latency_ms if s else None,
+        pool=s.pool if s else "",
+        pricePerReplicaHour=s.price_per_hour if s else None,
     )
 
 
@@ -69,28 +84,39 @@ def run(s: settings.Settings) -> api.OptimizationReport:
     size = base.artifact_size(source)
     log.info("fetched %s (%d bytes)", source.name, size)
 
-    specs = (
-        registry.auto(s.accelerator, s.format, size)
-        if s.candidates is None
-        else registry.with_reference(s.candidates, s.format)
+    cpu = hardware.cpu()
+    machine = api.Hardware(
+        cpu=cpu.model, cpuFeatures=cpu.feature_names(), devices=hardware.devices(), threads=s.threads
     )
-    reference = specs[0]
-    flags = registry.cpu_flags()
-    reduce_range = registry.needs_reduce_range(flags) if flags else False
-    log.info("candidates: %s", ", ".join(c.key for c in specs))
+    reduce_range = registry.needs_reduce_range(cpu)
+    log.info(
+        "CPU %s, features %s, devices %s, threads %s",
+        cpu.model or "unknown", ", ".join(machine.cpuFeatures) or "none known",
+        ", ".join(machine.devices), s.threads or "runtime default",
+    )  # fmt: skip
+    reference = registry.reference(s.format)
 
     # The reference: if it cannot be built or run, nothing can be judged.
     ref_dir = s.work_dir / "candidates" / reference.key
     ref_ctx = base.BuildContext(source, s.format, ref_dir, None, reduce_range)
     try:
         ref_path = registry.backend(reference.runtime).build(reference, ref_ctx)
-        ref_runner = registry.backend(reference.runtime).load(ref_path, _device(s, reference), reference.precision)
+        ref_runner = registry.backend(reference.runtime).load(
+            ref_path, _device(s, reference), reference.precision, s.threads
+        )
     except Exception as e:
         raise OptimizeError(f"reference {reference.key} failed to load: {_one_line(e)}") from e
     signature = ref_runner.signature
     log.info("inputs: %s", "; ".join(spec.describe() for spec in signature))
+    transformer = registry.is_transformer({spec.name for spec in signature})
+    specs = (
+        registry.auto(s.accelerator, s.format, size, cpu, transformer)
+        if s.candidates is None
+        else registry.with_reference(s.candidates, s.format)
+    )
+    log.info("candidates, by expected gain: %s", ", ".join(c.key for c in specs))
 
-    evaluation = _evaluation(s, signature)
+    evaluation, synthetic = _evaluation(s, signature)
     calibration = _calibration(s, signature, evaluation)
     capacity = signatures.batch_capacity(signature)
     batch = s.benchmark_batch if capacity is None else capacity
@@ -107,38 +133,157 @@ def run(s: settings.Settings) -> api.OptimizationReport:
     del ref_runner
     log.info("reference %s scores %.4f (%s)", reference.key, ref_score, s.metric.value)
 
+    search = evaluation.take(SEARCH_SAMPLES)
     ctx = _Context(
         s, source, evaluation, calibration, batch, output, ref_outputs, ref_score,
         benchmarking.Budget(s.benchmark_seconds, s.benchmark_iterations), reduce_range,
+        eval_batch, search, ref_outputs[: search.count],
     )  # fmt: skip
     results: list[api.CandidateResult] = []
     artifacts: dict[str, pathlib.Path] = {}
+    reference_seconds = 0.0
     for i, spec in enumerate(specs, 1):
+        clock = planning.Clock(time.monotonic() - started, s.deadline_seconds, reference_seconds, RESERVE_SECONDS)
+        skip = "" if i == 1 else planning.admit(spec, clock) or _redundant(spec, results, s.max_drop)
+        if skip:
+            log.info("[%d/%d] %s: %s", i, len(specs), spec.key, skip)
+            results.append(_skipped(ctx, spec, skip))
+            continue
         log.info("[%d/%d] %s: building", i, len(specs), spec.key)
-        result, path = _candidate(ctx, spec, eval_batch)
+        began = time.monotonic()
+        result, path = _candidate(ctx, spec, _search_seconds(clock))
+        if i == 1:
+            reference_seconds = time.monotonic() - began
         results.append(result)
         if path is not None:
             artifacts[spec.key] = path
         _log_result(i, len(specs), result)
         gc.collect()
 
-    selection = selecting.select(results, reference.key, s.max_drop)
+    clock = planning.Clock(time.monotonic() - started, s.deadline_seconds, reference_seconds, RESERVE_SECONDS)
+    results = _confirm(ctx, results, artifacts, reference.key, clock)
+    results = [
+        r.model_copy(update={"costPerMillion": economics.cost_per_million(s.price_per_hour, r.throughput)})
+        for r in results
+    ]
+    selection = selecting.select(results, reference.key, s.max_drop, s.objective, s.max_latency_ms)
+    common: dict[str, object] = {
+        "model": s.model_name,
+        "version": s.model_version,
+        "metric": s.metric,
+        "maxDrop": s.max_drop,
+        "objective": s.objective,
+        "maxLatencyMs": s.max_latency_ms,
+        "hardware": machine,
+        "pool": s.pool,
+        "pricePerReplicaHour": s.price_per_hour,
+        "evaluationSamples": evaluation.count,
+        "syntheticEvaluation": synthetic,
+    }
     winner = selection.winner
     if winner is None:
-        ref_result = next(r for r in selection.results if r.key == reference.key)
-        raise OptimizeError(f"reference {reference.key} failed: {ref_result.reason}")
-    log.info("selected %s", winner.key)
-    selected = _upload(s, winner, artifacts[winner.key], results[0])
-    return api.OptimizationReport(
-        model=s.model_name,
-        version=s.model_version,
-        metric=s.metric,
-        maxDrop=s.max_drop,
-        succeeded=True,
-        selected=selected,
-        candidates=selection.results,
-        durationSeconds=time.monotonic() - started,
+        if not any(r.key == reference.key and r.throughput is not None for r in selection.results):
+            raise OptimizeError(selection.reason)
+        # The candidates stay in the report: they say how far each was from the bound.
+        return api.OptimizationReport.model_validate(
+            {
+                **common,
+                "succeeded": False,
+                "reason": selection.reason,
+                "candidates": selection.results,
+                "durationSeconds": time.monotonic() - started,
+            }
+        )
+    log.info("selected %s (objective %s)", winner.key, s.objective.value)
+    ref_result = next(r for r in selection.results if r.key == reference.key)
+    selected = _upload(s, winner, artifacts[winner.key], ref_result)
+    return api.OptimizationReport.model_validate(
+        {
+            **common,
+            "succeeded": True,
+            "selected": selected,
+            "candidates": selection.results,
+            "durationSeconds": time.monotonic() - started,
+        }
     )
+
+
+def _search_seconds(clock: planning.Clock) -> float:
+    """Time a searching candidate (mixed precision) may spend on its trials."""
+    left = planning.remaining(clock)
+    # Without a deadline, still bounded: a few times what the reference took.
+    cap = max(60.0, 6 * clock.reference_seconds)
+    return cap if left is None else min(cap, left / 2)
+
+
+def _redundant(spec: api.CandidateSpec, done: list[api.CandidateResult], max_drop: float) -> str:
+    """Why a searching candidate cannot beat one already measured, else empty."""
+    plain = {api.Method.NNCF_ACCURACY: api.Method.NNCF, api.Method.STATIC_MIXED: api.Method.STATIC}.get(spec.method)
+    if plain is None:
+        return ""
+    for r in done:
+        if (r.runtime, r.precision, r.method) == (spec.runtime, spec.precision, plain) and (
+            r.throughput is not None and r.accuracyDrop is not None and r.accuracyDrop <= max_drop
+        ):
+            return f"not tried: {r.key} already meets the accuracy budget, which is all {spec.method.value} adds"
+    return ""
+
+
+def _skipped(ctx: _Context, spec: api.CandidateSpec, reason: str) -> api.CandidateResult:
+    return api.CandidateResult(
+        runtime=spec.runtime,
+        precision=spec.precision,
+        method=spec.method,
+        device=_device(ctx.s, spec),
+        passed=False,
+        reason=reason,
+    )
+
+
+def _confirm(
+    ctx: _Context,
+    results: list[api.CandidateResult],
+    artifacts: dict[str, pathlib.Path],
+    reference_key: str,
+    clock: planning.Clock,
+) -> list[api.CandidateResult]:
+    """Measure the reference and the best few again, in turns (see benchmarking.compare)."""
+    prelim = selecting.select(results, reference_key, ctx.s.max_drop, ctx.s.objective, ctx.s.max_latency_ms)
+    passing = sorted(
+        (r for r in prelim.results if r.passed and r.key != reference_key and r.key in artifacts),
+        key=lambda r: -selecting.value(r, ctx.s.objective),
+    )[:CONFIRM_TOP]
+    ref = next((r for r in results if r.key == reference_key), None)
+    if not passing or ref is None or ref.throughput is None or reference_key not in artifacts:
+        return results
+    chosen = [ref, *passing]
+    # Each candidate is loaded again, then measured at two batch sizes per round.
+    need = len(chosen) * (2 * ctx.budget.seconds + clock.reference_seconds / 2)
+    left = planning.remaining(clock)
+    if left is not None and need > left:
+        log.info("no time left to measure the best candidates again in turns (%.0fs needed)", need)
+        return results
+    log.info("measuring %s again, in turns", ", ".join(r.key for r in chosen))
+    runners: dict[str, base.Runner] = {}
+    try:
+        for r in chosen:
+            spec = api.CandidateSpec(runtime=r.runtime, precision=r.precision, method=r.method)
+            runners[r.key] = registry.backend(r.runtime).load(
+                artifacts[r.key], _device(ctx.s, spec), r.precision, ctx.s.threads
+            )
+        measured = benchmarking.compare(runners, ctx.evaluation, ctx.batch, ctx.budget, CONFIRM_ROUNDS)
+    except Exception as e:  # the first measurements stand
+        log.warning("measuring again in turns failed (%s); keeping the first measurements", _one_line(e))
+        return results
+    finally:
+        runners.clear()
+        gc.collect()
+    return [
+        r.model_copy(update={"p50Ms": m.p50_ms, "p99Ms": m.p99_ms, "throughput": m.throughput})
+        if (m := measured.get(r.key)) is not None
+        else r
+        for r in results
+    ]
 
 
 def _check_format(source: pathlib.Path, fmt: str) -> None:
@@ -160,16 +305,19 @@ def _fetch_data(uri: str, dest: pathlib.Path, what: str) -> pathlib.Path:
         raise OptimizeError(f"{what}: {e}") from e
 
 
-def _evaluation(s: settings.Settings, signature: signatures.Signature) -> datasets.Dataset:
+def _evaluation(s: settings.Settings, signature: signatures.Signature) -> tuple[datasets.Dataset, bool]:
+    """The evaluation data (at most `evaluation_samples`), and whether it was generated."""
     need = datasets.min_evaluation_samples(s.metric, s.max_drop)
+    synthetic = not s.evaluation_uri
     if s.evaluation_uri:
         path = _fetch_data(s.evaluation_uri, s.work_dir / "evaluation", "evaluation data")
-        data = datasets.load_npz(path, signature, "evaluation data")
+        data = datasets.load_npz(path, signature, "evaluation data").take(s.evaluation_samples)
     elif s.metric is api.Metric.ACCURACY:
         raise OptimizeError("metric accuracy needs evaluation data with 'labels' (--evaluation-uri)")
     else:
-        log.warning("no evaluation data: judging on %d generated inputs", max(need, SYNTHETIC_SAMPLES))
-        data = datasets.synthesize(signature, max(need, SYNTHETIC_SAMPLES))
+        n = max(need, min(s.evaluation_samples, SYNTHETIC_SAMPLES))
+        log.warning("no evaluation data: accuracy is judged on %d generated inputs only", n)
+        data = datasets.synthesize(signature, n)
     if s.metric is api.Metric.ACCURACY and data.labels is None:
         raise OptimizeError("evaluation data: metric accuracy needs a 'labels' array")
     if data.count < need:
@@ -178,7 +326,7 @@ def _evaluation(s: settings.Settings, signature: signatures.Signature) -> datase
             f"{s.max_drop:g} in {s.metric.value}; need at least {need}"
         )
     log.info("evaluation data: %d samples", data.count)
-    return data
+    return data, synthetic
 
 
 def _calibration(
@@ -193,8 +341,28 @@ def _calibration(
     return data.take(s.calibration_samples)
 
 
+def _judges(
+    ctx: _Context, backend: base.Backend, device: str, precision: api.Precision
+) -> tuple[Callable[[pathlib.Path], float], Callable[[np.ndarray, list[int]], float]]:
+    """For searching candidates: the drop of a model file, and the score of outputs, on the search subset."""
+    assert ctx.search is not None and ctx.search_outputs is not None
+    search, reference = ctx.search, ctx.search_outputs
+    metric, labels = ctx.s.metric, ctx.search.labels
+    reference_score = evaluating.score(metric, reference, reference, labels)
+
+    def scorer(outputs: np.ndarray, indices: list[int]) -> float:
+        return evaluating.score(metric, outputs, reference[indices], None if labels is None else labels[indices])
+
+    def judge(path: pathlib.Path) -> float:
+        runner = backend.load(path, device, precision, ctx.s.threads)
+        outputs = evaluating.predict(runner, search, ctx.eval_batch, ctx.output)
+        return reference_score - evaluating.score(metric, outputs, reference, labels)
+
+    return judge, scorer
+
+
 def _candidate(
-    ctx: _Context, spec: api.CandidateSpec, eval_batch: int
+    ctx: _Context, spec: api.CandidateSpec, search_seconds: float
 ) -> tuple[api.CandidateResult, pathlib.Path | None]:
     device = _device(ctx.s, spec)
     fields: dict[str, object] = {
@@ -209,7 +377,12 @@ def _candidate(
         fields["reason"] = f"{spec.runtime.value} cannot build {spec.key} from {ctx.s.format}"
         return api.CandidateResult.model_validate(fields), None
     out_dir = ctx.s.work_dir / "candidates" / spec.key
-    build_ctx = base.BuildContext(ctx.source, ctx.s.format, out_dir, ctx.calibration, ctx.reduce_range)
+    judge, scorer = _judges(ctx, backend, device, spec.precision)
+    build_ctx = base.BuildContext(
+        ctx.source, ctx.s.format, out_dir, ctx.calibration, ctx.reduce_range,
+        judge=judge, max_drop=ctx.s.max_drop, search_seconds=search_seconds,
+        evaluation=ctx.search, output=ctx.output, scorer=scorer, threads=ctx.s.threads,
+    )  # fmt: skip
     path: pathlib.Path | None = None
     step = "build"
     try:
@@ -223,9 +396,9 @@ def _candidate(
         )
         with benchmarking.peak_memory() as memory:
             step = "load"
-            runner = backend.load(path, device, spec.precision)
+            runner = backend.load(path, device, spec.precision, ctx.s.threads)
             step = "evaluate"
-            outputs = evaluating.predict(runner, ctx.evaluation, eval_batch, ctx.output)
+            outputs = evaluating.predict(runner, ctx.evaluation, ctx.eval_batch, ctx.output)
             candidate_score = evaluating.score(ctx.s.metric, outputs, ctx.reference_outputs, ctx.evaluation.labels)
             fields["accuracy"] = candidate_score
             fields["accuracyDrop"] = max(0.0, ctx.reference_score - candidate_score)
@@ -278,6 +451,11 @@ def _upload(
         uri=uri,
         sha256=fetching.sha256_of(path),
         throughputRatio=ratio,
+        throughput=winner.throughput,
+        p50Ms=winner.p50Ms,
+        p99Ms=winner.p99Ms,
+        costPerMillion=winner.costPerMillion,
+        pool=s.pool,
     )
 
 

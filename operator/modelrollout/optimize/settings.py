@@ -13,7 +13,7 @@ from modelrollout import names
 from modelrollout.api import optimization as api
 from modelrollout.optimize.candidates import registry
 
-E = TypeVar("E", api.Metric, registry.Accelerator)
+E = TypeVar("E", api.Metric, api.Objective, registry.Accelerator)
 N = TypeVar("N", int, float)
 
 
@@ -44,6 +44,13 @@ class Settings:
     benchmark_batch: int
     benchmark_seconds: float
     benchmark_iterations: int
+    evaluation_samples: int = 256
+    objective: api.Objective = api.Objective.THROUGHPUT
+    max_latency_ms: float | None = None
+    deadline_seconds: float | None = None  # None: no deadline
+    threads: int = 0  # intra-op threads; 0: the runtime's default, as the server
+    pool: str = ""
+    price_per_hour: float | None = None  # of one serving replica on the pool
 
 
 # flag, env var, default, help
@@ -74,6 +81,16 @@ _FLAGS: list[tuple[str, str, str | None, str]] = [
     ("--benchmark-batch", names.ENV_BENCHMARK_BATCH, "32", "Batch size for throughput."),
     ("--benchmark-seconds", names.ENV_BENCHMARK_SECONDS, "1.0", "Time per measurement."),
     ("--benchmark-iterations", names.ENV_BENCHMARK_ITERATIONS, "200", "Most runs per measurement."),
+    ("--evaluation-samples", names.ENV_EVALUATION_SAMPLES, "256",
+     "Most samples to judge accuracy on (and how many to generate without evaluation data)."),
+    ("--objective", names.ENV_OBJECTIVE, "throughput", "throughput | latency | cost"),
+    ("--max-latency-ms", names.ENV_MAX_LATENCY_MS, "", "p99 bound at batch 1 the winner must meet."),
+    ("--deadline-seconds", names.ENV_DEADLINE_SECONDS, "",
+     "Seconds the search may take; candidates that would not fit are skipped with a reason."),
+    ("--threads", names.ENV_THREADS, "0", "Intra-op threads, as the serving pod uses; 0 = runtime default."),
+    ("--pool", names.ENV_POOL, "", "Node pool profile measured for (for the report)."),
+    ("--price-per-hour", names.ENV_PRICE_PER_HOUR, "",
+     "Price of one serving replica for an hour on the pool; gives cost per million inferences."),
 ]  # fmt: skip
 
 
@@ -153,4 +170,16 @@ def parse(argv: list[str], environ: Mapping[str, str] | None = None) -> Settings
         benchmark_batch=_number(int, values["benchmark_batch"], "--benchmark-batch", 1),
         benchmark_seconds=_number(float, values["benchmark_seconds"], "--benchmark-seconds", 0.0),
         benchmark_iterations=_number(int, values["benchmark_iterations"], "--benchmark-iterations", 1),
+        evaluation_samples=_number(int, values["evaluation_samples"], "--evaluation-samples", 1),
+        objective=_enum(api.Objective, values["objective"], "--objective"),
+        max_latency_ms=_optional(values["max_latency_ms"], "--max-latency-ms"),
+        deadline_seconds=_optional(values["deadline_seconds"], "--deadline-seconds"),
+        threads=_number(int, values["threads"], "--threads", 0),
+        pool=values["pool"],
+        price_per_hour=_optional(values["price_per_hour"], "--price-per-hour", low=0.0),
     )
+
+
+def _optional(value: str, flag: str, low: float = 1e-9) -> float | None:
+    """A positive float, or None for an empty value."""
+    return None if value == "" else _number(float, value, flag, low)

@@ -76,6 +76,21 @@ def step_rows(steps: list[dict[str, Any]], status: dict[str, Any], now: datetime
     return rows
 
 
+def selected_figures(selected: dict[str, Any]) -> str:
+    """What the chosen artifact does and costs on its pool, in one line."""
+    ratio = selected.get("throughputRatio")
+    cost = selected.get("costPerMillion")
+    pool = selected.get("pool") or "its pool"
+    parts = [
+        f"{selected.get('method', '?')}",
+        f"throughput {number(selected.get('throughput'))}/s per replica"
+        + (f" ({float(ratio):.2f}x FP32)" if isinstance(ratio, int | float) else ""),
+        f"p50 {number(selected.get('p50Ms'))} ms, p99 {number(selected.get('p99Ms'))} ms at batch 1",
+        f"cost per million {number(cost)} on {pool}" if cost is not None else f"no price for {pool}",
+    ]
+    return ", ".join(parts)
+
+
 def render_status(obj: dict[str, Any], now: datetime.datetime) -> str:
     metadata = obj.get("metadata", {})
     spec = obj.get("spec", {})
@@ -139,6 +154,8 @@ def render_status(obj: dict[str, Any], now: datetime.datetime) -> str:
         lines += ["", f"Optimization: {outcome} (job {optimization.get('job') or NONE}), selected {detail}"]
         if optimization.get("reason"):
             lines.append(f"  {optimization['reason']}")
+        if selected:
+            lines.append("  " + selected_figures(selected))
 
     conditions = status.get("conditions") or []
     if conditions:

@@ -30,6 +30,22 @@ class Toleration(BaseModel):
         return self.operator == "Exists" or self.value == taint.get("value")
 
 
+class Price(BaseModel):
+    """What the pool's nodes cost, in one currency (the report carries the figures as given)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    node_hour: float | None = Field(default=None, ge=0, alias="nodeHour", description="Price of one node for an hour.")
+    accelerator_hour: float | None = Field(
+        default=None, ge=0, alias="acceleratorHour", description="Price of one accelerator for an hour."
+    )
+    node_cpus: float | None = Field(
+        default=None, gt=0, alias="nodeCPUs", description="CPU cores of a node, to prorate a replica's share."
+    )
+    accelerators_per_node: int = Field(default=1, ge=1, alias="acceleratorsPerNode")
+    currency: str = Field(default="USD", max_length=8)
+
+
 class Profile(BaseModel):
     """One node pool: how to land on it and what to run there."""
 
@@ -41,6 +57,10 @@ class Profile(BaseModel):
     tolerations: list[Toleration] = Field(default_factory=list)
     resource: str | None = Field(default=None, description="Extended resource requested per pod (one unit).")
     devices: dict[str, str] = Field(default_factory=lambda: {"onnxruntime": "CPU", "openvino": "CPU"})
+    price: Price | None = Field(default=None, description="What the pool costs; gives cost per million inferences.")
+    image: str | None = Field(
+        default=None, description="Image with this accelerator's runtime libraries (Job and servers on the pool)."
+    )
 
     def device_for(self, runtime: str) -> str:
         return self.devices.get(runtime, "CPU")
@@ -55,10 +75,18 @@ def parse(raw: Mapping[str, Any]) -> dict[str, Profile]:
     return {name: Profile.model_validate({**body, "name": name}) for name, body in raw.items()}
 
 
-def merged(overrides: Mapping[str, Any] | None) -> dict[str, Profile]:
-    """The shipped defaults with the cluster's overrides laid over them, profile by profile."""
+def merged(overrides: Mapping[str, Any] | None, prices: Mapping[str, Price] | None = None) -> dict[str, Profile]:
+    """The shipped defaults with the cluster's overrides laid over them, profile by profile.
+
+    `prices` replaces only the price of the profiles it names, so a cluster states its
+    own prices without restating how to land on the pool.
+    """
     profiles = defaults()
     profiles.update(parse(overrides or {}))
+    for name, price in (prices or {}).items():
+        if name not in profiles:
+            raise UnknownPool(f"prices: no node pool profile {name!r} (known: {', '.join(sorted(profiles))})")
+        profiles[name] = profiles[name].model_copy(update={"price": price})
     return profiles
 
 

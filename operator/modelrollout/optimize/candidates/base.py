@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
+from collections.abc import Callable
 from typing import Protocol
 
 import numpy as np
@@ -23,6 +24,18 @@ class BuildContext:
     out_dir: pathlib.Path  # this candidate's own directory
     calibration: datasets.Dataset | None
     reduce_range: bool  # quantize weights to 7 bits: for CPUs without VNNI
+    # For the candidates that search inside the accuracy budget (mixed precision, NNCF
+    # accuracy control): the drop of a model file on a subset of the evaluation data.
+    judge: Callable[[pathlib.Path], float] | None = None
+    max_drop: float = 0.01
+    search_seconds: float | None = None  # time the search may take; None: unbounded
+    # For NNCF accuracy control, which validates compiled models itself: the evaluation
+    # subset, the index of the judged output, and the score of that output for the
+    # samples at the given indices of the subset (higher is better).
+    evaluation: datasets.Dataset | None = None
+    output: int = 0
+    scorer: Callable[[np.ndarray, list[int]], float] | None = None
+    threads: int = 0
 
 
 class Runner(Protocol):
@@ -41,7 +54,7 @@ class Backend(Protocol):
 
     def build(self, spec: api.CandidateSpec, ctx: BuildContext) -> pathlib.Path: ...
 
-    def load(self, path: pathlib.Path, device: str, precision: api.Precision) -> Runner: ...
+    def load(self, path: pathlib.Path, device: str, precision: api.Precision, threads: int = 0) -> Runner: ...
 
 
 def artifact_size(path: pathlib.Path) -> int:

@@ -15,7 +15,7 @@ import onnxruntime as ort
 
 from modelrollout.api import optimization as api
 from modelrollout.optimize import signatures
-from modelrollout.optimize.candidates import base
+from modelrollout.optimize.candidates import base, mixed_precision
 from modelrollout.runtimes import sessions
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,7 @@ SPECS: Final = frozenset(
         (api.Precision.FP32, api.Method.GRAPH_OPT),
         (api.Precision.INT8, api.Method.DYNAMIC),
         (api.Precision.INT8, api.Method.STATIC),
+        (api.Precision.INT8, api.Method.STATIC_MIXED),
         (api.Precision.FP16, api.Method.CONVERT),
     }
 )
@@ -59,6 +60,8 @@ def _build(spec: api.CandidateSpec, out: pathlib.Path, ctx: base.BuildContext) -
         _quantize_dynamic(ctx, out)
     elif key == (api.Precision.INT8, api.Method.STATIC):
         _quantize_static(ctx, out)
+    elif key == (api.Precision.INT8, api.Method.STATIC_MIXED):
+        _quantize_static_mixed(ctx, out)
     elif key == (api.Precision.FP16, api.Method.CONVERT):
         _convert_fp16(ctx.source, out)
     else:
@@ -76,16 +79,29 @@ def _graph_optimize(src: pathlib.Path, out: pathlib.Path) -> None:
 
 
 def _preprocess(ctx: base.BuildContext) -> pathlib.Path:
-    """Shape inference and graph clean-up that quantization needs to see every tensor."""
+    """Shape inference and graph clean-up that quantization needs to see every tensor.
+
+    Symbolic shape inference first; models it cannot follow (transformers exported with
+    data-dependent shapes, such as a `Min(512, seq)` position slice) still get ONNX shape
+    inference and the graph clean-up, which carry most of the gain: per-channel scales on
+    pre-processed MiniLM keep 0.99 cosine where the raw graph loses 0.04.
+    """
     from onnxruntime.quantization.shape_inference import quant_pre_process  # noqa: PLC0415
 
     pre = pathlib.Path.cwd() / "preprocessed.onnx"  # the scratch directory (see build)
-    try:
-        quant_pre_process(str(ctx.source), str(pre))
-    except Exception as e:  # not fatal: quantization still works without it, less well
-        log.warning("quantization pre-processing failed (%s); quantizing the model as is", e)
-        return ctx.source
-    return pre
+    errors = []
+    for skip_symbolic in (False, True):
+        try:
+            quant_pre_process(str(ctx.source), str(pre), skip_symbolic_shape=skip_symbolic)
+        except Exception as e:
+            errors.append(_first_line(e))
+            continue
+        if skip_symbolic:
+            log.info("symbolic shape inference failed (%s); pre-processed with ONNX shape inference", errors[0])
+        return pre
+    # Not fatal: quantization still works without it, less well.
+    log.warning("quantization pre-processing failed (%s); quantizing the model as is", "; ".join(errors))
+    return ctx.source
 
 
 def _quantize_dynamic(ctx: base.BuildContext, out: pathlib.Path) -> None:
@@ -105,7 +121,8 @@ def _quantize_dynamic(ctx: base.BuildContext, out: pathlib.Path) -> None:
             pre.unlink(missing_ok=True)
 
 
-def _quantize_static(ctx: base.BuildContext, out: pathlib.Path) -> None:
+def _quantize_static(ctx: base.BuildContext, out: pathlib.Path, keep_pre: bool = False) -> pathlib.Path | None:
+    """Static QDQ of every MatMul/Gemm/Conv; returns the pre-processed source when `keep_pre`."""
     from onnxruntime.quantization import (  # noqa: PLC0415
         CalibrationDataReader,
         QuantFormat,
@@ -143,10 +160,33 @@ def _quantize_static(ctx: base.BuildContext, out: pathlib.Path) -> None:
             extra_options={"QDQDisableWeightAdjustForInt32Bias": True},
         )
     finally:
-        if pre != ctx.source:
+        if pre != ctx.source and not keep_pre:
             pre.unlink(missing_ok=True)
         for leftover in ctx.out_dir.glob("augmented_model*.onnx"):
             leftover.unlink(missing_ok=True)
+    return pre if keep_pre else None
+
+
+def _quantize_static_mixed(ctx: base.BuildContext, out: pathlib.Path) -> None:
+    """Static QDQ, then the nodes the metric says cost most kept in FP32 (see mixed_precision)."""
+    if ctx.judge is None:
+        raise base.CandidateError("mixed precision needs evaluation data to judge nodes by; none given")
+    judge = ctx.judge
+    full_path = pathlib.Path.cwd() / "full-qdq.onnx"
+    pre = _quantize_static(ctx, full_path, keep_pre=True)
+    assert pre is not None
+    originals = {i.name: i for i in onnx.load(str(pre)).graph.initializer}
+    full = onnx.load(str(full_path))
+    mixed_precision.name_nodes(full)
+    trial = pathlib.Path.cwd() / "trial.onnx"
+
+    def judge_model(model: onnx.ModelProto) -> float:
+        onnx.save(model, str(trial))
+        return judge(trial)
+
+    outcome = mixed_precision.search(full, originals, STATIC_OP_TYPES, judge_model, ctx.max_drop, ctx.search_seconds)
+    log.info("  mixed precision: %s", outcome.note)
+    onnx.save(outcome.model, str(out))
 
 
 def _convert_fp16(src: pathlib.Path, out: pathlib.Path) -> None:
@@ -174,9 +214,9 @@ class Runner:
         return [np.asarray(outputs[o.name]) for o in self.session.outputs]
 
 
-def load(path: pathlib.Path, device: str, precision: api.Precision) -> Runner:
+def load(path: pathlib.Path, device: str, precision: api.Precision, threads: int = 0) -> Runner:
     try:
-        return Runner(sessions.open_session(path, api.Runtime.ONNXRUNTIME, device))
+        return Runner(sessions.open_session(path, api.Runtime.ONNXRUNTIME, device, threads))
     except sessions.SessionError as e:
         raise base.CandidateError(str(e)) from e
 

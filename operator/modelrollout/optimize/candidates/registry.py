@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import pathlib
 from enum import StrEnum
 from typing import Final
 
 import pydantic
 
 from modelrollout.api import optimization as api
+from modelrollout.optimize import hardware, planning
 from modelrollout.optimize.candidates import base
 
 
@@ -39,13 +39,27 @@ def reference(source_format: str) -> api.CandidateSpec:
     return spec(_R.ONNXRUNTIME, _P.FP32, _M.GRAPH_OPT)
 
 
-def auto(accelerator: Accelerator, source_format: str, model_bytes: int) -> list[api.CandidateSpec]:
-    """The candidates worth trying on `accelerator`, the reference first."""
+def auto(
+    accelerator: Accelerator,
+    source_format: str,
+    model_bytes: int,
+    cpu: hardware.Cpu | None = None,
+    transformer: bool = False,
+) -> list[api.CandidateSpec]:
+    """The candidates worth trying on `accelerator`, the reference first, the rest by expected gain."""
     large = model_bytes >= LARGE_MODEL_BYTES
-    ort_cpu = [spec(_R.ONNXRUNTIME, _P.INT8, _M.DYNAMIC), spec(_R.ONNXRUNTIME, _P.INT8, _M.STATIC)]
-    ov_int8 = [spec(_R.OPENVINO, _P.INT8, _M.NNCF)]
-    if large:
-        ov_int8.append(spec(_R.OPENVINO, _P.INT8, _M.WEIGHT_COMPRESSION))
+    # Mixed-precision static QDQ starts from every node quantized and keeps nodes in FP32
+    # only when the budget needs it, so it covers plain static QDQ too.
+    ort_cpu = [spec(_R.ONNXRUNTIME, _P.INT8, _M.DYNAMIC), spec(_R.ONNXRUNTIME, _P.INT8, _M.STATIC_MIXED)]
+    # Accuracy control runs only when plain NNCF misses the budget (see optimizing).
+    ov_int8 = [spec(_R.OPENVINO, _P.INT8, _M.NNCF), spec(_R.OPENVINO, _P.INT8, _M.NNCF_ACCURACY)]
+    if large or transformer:
+        # Weight-only compression: for large models memory bandwidth bounds the latency;
+        # transformers' weights are most of their bytes.
+        ov_int8 += [
+            spec(_R.OPENVINO, _P.INT8, _M.WEIGHT_COMPRESSION),
+            spec(_R.OPENVINO, _P.INT4, _M.WEIGHT_COMPRESSION),
+        ]
     per_accelerator: dict[Accelerator, list[api.CandidateSpec]] = {
         Accelerator.CPU: [*ort_cpu, spec(_R.OPENVINO, _P.FP32, _M.CONVERT), *ov_int8],
         # INT8 on CUDA needs TensorRT calibration; FP16 is the win that always exists.
@@ -57,7 +71,8 @@ def auto(accelerator: Accelerator, source_format: str, model_bytes: int) -> list
         ],
         Accelerator.NPU: [spec(_R.OPENVINO, _P.FP16, _M.CONVERT), *ov_int8],
     }
-    return with_reference(per_accelerator[accelerator], source_format)
+    specs = with_reference(per_accelerator[accelerator], source_format)
+    return planning.ordered(specs, cpu or hardware.Cpu(), accelerator is Accelerator.CPU, large)
 
 
 def with_reference(specs: list[api.CandidateSpec], source_format: str) -> list[api.CandidateSpec]:
@@ -113,22 +128,20 @@ def device_override(text: str | None, runtime: api.Runtime) -> str | None:
     return pairs.get(runtime.value)
 
 
-VNNI_FLAGS: Final = frozenset({"avx512_vnni", "avx_vnni", "amx_int8"})
+# Input names that mark a transformer encoder or decoder.
+TRANSFORMER_INPUTS: Final = frozenset({"input_ids", "attention_mask", "token_type_ids"})
 
 
-def needs_reduce_range(cpu_flags: frozenset[str]) -> bool:
-    """7-bit weights avoid the saturation of u8*s8 pairs in AVX2/AVX512 without VNNI."""
-    return not (cpu_flags & VNNI_FLAGS)
+def is_transformer(input_names: set[str]) -> bool:
+    return bool(input_names & TRANSFORMER_INPUTS)
 
 
-def cpu_flags(cpuinfo: pathlib.Path = pathlib.Path("/proc/cpuinfo")) -> frozenset[str]:
-    try:
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("flags"):
-                return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
+def needs_reduce_range(cpu: hardware.Cpu) -> bool:
+    """7-bit weights avoid the saturation of u8*s8 pairs in AVX2/AVX512 without VNNI.
+
+    An unknown CPU gets full-range weights, as before features were read.
+    """
+    return cpu.known and not cpu.int8_dot
 
 
 def backend(runtime: api.Runtime) -> base.Backend:
