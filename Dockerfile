@@ -14,8 +14,9 @@ WORKDIR /src
 RUN python -m venv /opt/modelrollout
 COPY pyproject.toml ./
 COPY operator/ ./operator/
-# Runtime dependencies only: no [test] extra. Their bounds live in pyproject.toml.
-RUN /opt/modelrollout/bin/pip install --no-cache-dir . \
+# Runtime dependencies and the MLflow client (models:/ sources); no [test] extra.
+# Their bounds live in pyproject.toml.
+RUN /opt/modelrollout/bin/pip install --no-cache-dir ".[mlflow]" \
     && /opt/modelrollout/bin/modelrollout --help
 
 FROM ${PYTHON_IMAGE}
