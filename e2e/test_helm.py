@@ -64,11 +64,6 @@ class Release:
 
 
 @pytest.fixture(scope="module")
-def kubectl(kubeconfig: Path) -> kubectl_cli.Kubectl:
-    return kubectl_cli.Kubectl(kubeconfig)
-
-
-@pytest.fixture(scope="module")
 def release(
     kubectl: kubectl_cli.Kubectl, control_plane: controlplane.ControlPlane, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Release]:

@@ -76,13 +76,19 @@ def run(args: argparse.Namespace, api: client.CustomObjectsApi, now: datetime.da
         return rendering.render_status(obj, now)
     if args.command == "history":
         return rendering.render_history(obj, now)
-    patch = controls.patch_for(args.command, obj["metadata"].get("annotations"), now)
+    return control(api, obj, args.command, now) + "\n"
+
+
+def control(api: client.CustomObjectsApi, obj: dict[str, Any], command: str, now: datetime.datetime) -> str:
+    """Ask the operator for `command` on `obj` (the dashboard's buttons do the same)."""
+    namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+    patch = controls.patch_for(command, obj["metadata"].get("annotations"), now)
     if not patch:
-        return f"{names.KIND} {namespace}/{args.name}: nothing to {args.command}\n"
+        return f"{names.KIND} {namespace}/{name}: nothing to {command}"
     api.patch_namespaced_custom_object(
-        names.GROUP, names.VERSION, namespace, names.PLURAL, args.name, patch, _content_type=controls.CONTENT_TYPE
+        names.GROUP, names.VERSION, namespace, names.PLURAL, name, patch, _content_type=controls.CONTENT_TYPE
     )
-    return f"{names.KIND} {namespace}/{args.name}: {args.command} requested\n"
+    return f"{names.KIND} {namespace}/{name}: {command} requested"
 
 
 def main(argv: list[str] | None = None) -> int:

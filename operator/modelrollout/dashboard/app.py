@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from modelrollout import names
+from modelrollout import kubectl_plugin, names
 from modelrollout.dashboard import caching, views
 from modelrollout.plugin import controls
 
@@ -108,12 +108,6 @@ def create(
 
 
 def _control(api: client.CustomObjectsApi, namespace: str, name: str, action: str, now: datetime.datetime) -> str:
-    """The plugin's control: the same annotation patch, read from the live object."""
+    """The plugin's control, on the live object (not the cache: its annotations may be newer)."""
     obj: dict[str, Any] = api.get_namespaced_custom_object(names.GROUP, names.VERSION, namespace, names.PLURAL, name)
-    patch = controls.patch_for(action, obj["metadata"].get("annotations"), now)
-    if not patch:
-        return f"{names.KIND} {namespace}/{name}: nothing to {action}"
-    api.patch_namespaced_custom_object(
-        names.GROUP, names.VERSION, namespace, names.PLURAL, name, patch, _content_type=controls.CONTENT_TYPE
-    )
-    return f"{names.KIND} {namespace}/{name}: {action} requested"
+    return kubectl_plugin.control(api, obj, action, now)
