@@ -109,8 +109,10 @@ def test_events_newest_first() -> None:
         {"lastTimestamp": "2026-01-01T00:00:01Z", "type": "Normal", "reason": "Started", "message": "a"},
         {"eventTime": "2026-01-01T00:00:03Z", "type": "Warning", "reason": "RolledBack", "message": "b", "count": 2},
     ]
+    events.append({"lastTimestamp": "2026-01-01T00:00:02+00:00", "type": "Normal", "reason": "Checked", "message": "c"})
     rows = views.event_rows(events)
-    assert [r["reason"] for r in rows] == ["RolledBack", "Started"] and rows[0]["count"] == 2
+    assert [r["reason"] for r in rows] == ["RolledBack", "Checked", "Started"] and rows[0]["count"] == 2
+    assert rows[1]["at"] == "2026-01-01T00:00:02Z"
 
 
 @pytest.mark.parametrize(

@@ -115,12 +115,14 @@ def event_rows(events: Iterable[Body]) -> list[dict[str, Any]]:
     """Events (core/v1 bodies) newest first."""
 
     def when(event: Body) -> str:
-        return str(
+        at = str(
             event.get("lastTimestamp")
             or event.get("eventTime")
             or event.get("metadata", {}).get("creationTimestamp")
             or ""
         )
+        # One spelling of UTC, whichever client wrote the Event, so the rows read alike and sort.
+        return at.replace("+00:00", "Z")
 
     return [
         {
