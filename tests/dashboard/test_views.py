@@ -17,7 +17,14 @@ def body(phase: str = "Canary", **status: Any) -> dict[str, Any]:
             "model": {"name": "classifier", "version": "2"},
             "rollout": {"steps": [{"weight": 10, "pause": "1m"}, {"weight": 50}, {"weight": 100}]},
         },
-        "status": {"phase": phase, "stableVersion": "1", "canaryVersion": "2", "canaryWeight": 50, **status},
+        "status": {
+            "phase": phase,
+            "stable": {"version": "1", "revision": "r1", "uri": "file:///m/1"},
+            "stableVersion": "1",
+            "canaryVersion": "2",
+            "canaryWeight": 50,
+            **status,
+        },
     }
 
 
@@ -120,6 +127,7 @@ def test_events_newest_first() -> None:
     [
         ("Canary", False, ("promote", "abort", "pause")),
         ("Paused", True, ("promote", "abort", "resume")),
+        ("Optimizing", False, ("abort", "pause")),
         ("Succeeded", False, ()),
         ("Succeeded", True, ("resume",)),
         ("RolledBack", False, ("retry",)),
@@ -131,6 +139,13 @@ def test_actions_fit_the_state(phase: str, paused: bool, expected: tuple[str, ..
     if paused:
         resource["metadata"]["annotations"][names.ANNOTATION_PAUSE] = "true"
     assert views.actions_for(resource) == expected
+
+
+def test_a_first_version_cannot_be_aborted() -> None:
+    """Abort means back to stable; without one the operator ignores it, so no button."""
+    first = body("Optimizing")
+    del first["status"]["stable"]
+    assert views.actions_for(first) == ("pause",)
 
 
 def test_read_only_detail_offers_no_actions() -> None:

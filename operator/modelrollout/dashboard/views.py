@@ -11,6 +11,7 @@ from typing import Any, Final
 
 from modelrollout import names
 from modelrollout.api import v1alpha1
+from modelrollout.rollout import machine
 
 Body = Mapping[str, Any]
 # Columns of the optimization table that come first, in this order; any other key a
@@ -20,6 +21,7 @@ Phase = v1alpha1.Phase
 # A rollout under way: the controls promote, abort and pause apply.
 ACTIVE_PHASES: Final = frozenset({Phase.OPTIMIZING, Phase.CANARY, Phase.PAUSED, Phase.PROMOTING})
 RETRYABLE_PHASES: Final = frozenset({Phase.ROLLED_BACK, Phase.FAILED})
+PROMOTABLE_PHASES: Final = frozenset({Phase.CANARY, Phase.PAUSED})
 
 
 def key(body: Body) -> str:
@@ -153,15 +155,19 @@ def detail(body: Body, events: Iterable[Body], *, allow_actions: bool) -> dict[s
 
 
 def actions_for(body: Body) -> tuple[str, ...]:
-    """The controls that mean something in the resource's state (the page shows only these)."""
-    phase = body.get("status", {}).get("phase", "")
+    """The controls the operator acts on in the resource's state (the page shows only these)."""
+    status = body.get("status", {})
+    phase = status.get("phase", "")
     paused = names.ANNOTATION_PAUSE in (body.get("metadata", {}).get("annotations") or {})
     found: list[str] = []
-    if phase in ACTIVE_PHASES:
-        found += ["promote", "abort"]
-        found.append("resume" if paused else "pause")
-    elif paused:
+    if phase in PROMOTABLE_PHASES:
+        found.append("promote")
+    if phase in machine.IN_PROGRESS and status.get("stable"):
+        found.append("abort")  # back to stable: there must be one
+    if paused:
         found.append("resume")
+    elif phase in machine.IN_PROGRESS:
+        found.append("pause")
     if phase in RETRYABLE_PHASES:
         found.append("retry")
     return tuple(found)
