@@ -22,8 +22,9 @@ RUN python -m venv /opt/modelrollout
 COPY pyproject.toml ./
 COPY operator/ ./operator/
 COPY scripts/accelerator-image.sh ./scripts/
-# Runtime dependencies only: no [test] extra. Their bounds live in pyproject.toml.
-RUN /opt/modelrollout/bin/pip install --no-cache-dir . \
+# Runtime dependencies and the MLflow client (models:/ sources); no [test] extra.
+# Their bounds live in pyproject.toml.
+RUN /opt/modelrollout/bin/pip install --no-cache-dir ".[mlflow]" \
     && sh scripts/accelerator-image.sh python "${ACCELERATOR}" /opt/modelrollout \
     && /opt/modelrollout/bin/modelrollout --help
 

@@ -19,10 +19,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
-# Control-plane binaries (kube-apiserver & co, etcd, kwok) from Go modules, and an
-# S3-compatible server for the storage tests; both cached under $(CACHE).
+# Control-plane binaries (kube-apiserver & co, etcd, kwok) and helm from Go modules, and
+# an S3-compatible server for the storage tests; all cached under $(CACHE).
 testbed:
 	bash e2e/cluster/build.sh >/dev/null
+	bash e2e/helm/build.sh >/dev/null
 	bash tests/tools/install-versitygw.sh >/dev/null
 
 demo: setup

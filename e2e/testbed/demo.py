@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from e2e.testbed import bed as beds
-from e2e.testbed import binaries, controlplane, models, samples
+from e2e.testbed import binaries, controlplane, dashboards, models, samples
 
 NAMESPACE = "demo"
 NAME = "classifier"
@@ -56,6 +56,9 @@ class Progress:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m e2e.testbed.demo", description=__doc__)
     parser.add_argument("--work-dir", type=Path, help="keep the test bed's files here (default: a temp dir)")
+    parser.add_argument(
+        "--dashboard-port", type=int, default=3100, help="port of the dashboard on 127.0.0.1 (0: any free one)"
+    )
     args = parser.parse_args(argv)
     say = Progress().say
     say("building (or reusing) kube-apiserver, controller-manager, scheduler, etcd and kwok from Go modules")
@@ -67,17 +70,26 @@ def main(argv: list[str] | None = None) -> int:
     say("starting the control plane, KWOK node pools, Prometheus, the process kubelet and the operator")
     try:
         with beds.Bed(work_dir=args.work_dir) as bed:
-            return run(bed)
+            return run(bed, dashboard_port=args.dashboard_port)
     except (controlplane.StartError, beds.Timeout, RuntimeError) as error:
         print(f"demo: {error}", file=sys.stderr)
         return 1
 
 
-def run(bed: beds.Bed) -> int:
+def run(bed: beds.Bed, *, dashboard_port: int = 0) -> int:
     progress = Progress()
     say = progress.say
     bed.kubectl("create", "namespace", NAMESPACE)
     say(f"cluster up: nodes {' '.join(bed.plane.node_names)}; Prometheus at {bed.prometheus.url}")
+    with dashboards.Dashboard(
+        bed.plane.kubeconfig_path, bed.work_dir / "dashboard.log", port=dashboard_port
+    ) as dashboard:
+        say(f"dashboard (read-only): {dashboard.url} - open it to watch the rollouts live")
+        return _rollouts(bed, progress)
+
+
+def _rollouts(bed: beds.Bed, progress: Progress) -> int:
+    say = progress.say
     made = bed.work_dir / "models"
     versions = {
         "1": models.classifier(made / "1" / "model.onnx", work=40),

@@ -12,6 +12,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "crd": ("modelrollout.api.command", "Print the CustomResourceDefinition generated from the API models."),
     "optimize": ("modelrollout.optimize.command", "Optimize a model (the optimization Job's container)."),
     "serve": ("modelrollout.serve.command", "Serve a model over the Open Inference Protocol."),
+    "dashboard": ("modelrollout.dashboard.command", "Serve a local web UI over ModelDeployments (127.0.0.1)."),
 }
 
 

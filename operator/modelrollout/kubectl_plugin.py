@@ -1,4 +1,4 @@
-"""`kubectl modelrollout`: status, history and day-2 controls of ModelDeployments.
+"""`kubectl modelrollout`: status, history, day-2 controls and a dashboard of ModelDeployments.
 
 kubectl finds the plugin as `kubectl-modelrollout` on PATH (installed with the
 package). It reads the current kubeconfig like kubectl does; `--kubeconfig`,
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import importlib
 import sys
 from collections.abc import Callable
 from typing import Any, cast
@@ -17,6 +18,7 @@ from kubernetes import client, config
 from kubernetes.client import exceptions
 
 from modelrollout import names
+from modelrollout.dashboard import options
 from modelrollout.plugin import controls, rendering
 
 USAGE_COMMANDS = ("status", "history", *controls.COMMANDS)
@@ -45,6 +47,8 @@ def _parser() -> argparse.ArgumentParser:
     for name in USAGE_COMMANDS:
         sub = commands.add_parser(name, help=helps[name])
         sub.add_argument("name", help="ModelDeployment name")
+    dashboard = commands.add_parser("dashboard", help="a local web UI on 127.0.0.1 (read-only unless --allow-actions)")
+    options.add_arguments(dashboard)
     return parser
 
 
@@ -72,13 +76,19 @@ def run(args: argparse.Namespace, api: client.CustomObjectsApi, now: datetime.da
         return rendering.render_status(obj, now)
     if args.command == "history":
         return rendering.render_history(obj, now)
-    patch = controls.patch_for(args.command, obj["metadata"].get("annotations"), now)
+    return control(api, obj, args.command, now) + "\n"
+
+
+def control(api: client.CustomObjectsApi, obj: dict[str, Any], command: str, now: datetime.datetime) -> str:
+    """Ask the operator for `command` on `obj` (the dashboard's buttons do the same)."""
+    namespace, name = obj["metadata"]["namespace"], obj["metadata"]["name"]
+    patch = controls.patch_for(command, obj["metadata"].get("annotations"), now)
     if not patch:
-        return f"{names.KIND} {namespace}/{args.name}: nothing to {args.command}\n"
+        return f"{names.KIND} {namespace}/{name}: nothing to {command}"
     api.patch_namespaced_custom_object(
-        names.GROUP, names.VERSION, namespace, names.PLURAL, args.name, patch, _content_type=controls.CONTENT_TYPE
+        names.GROUP, names.VERSION, namespace, names.PLURAL, name, patch, _content_type=controls.CONTENT_TYPE
     )
-    return f"{names.KIND} {namespace}/{args.name}: {args.command} requested\n"
+    return f"{names.KIND} {namespace}/{name}: {command} requested"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,6 +98,13 @@ def main(argv: list[str] | None = None) -> int:
     except (config.ConfigException, OSError) as error:
         print(f"kubectl modelrollout: cannot load kubeconfig: {error}", file=sys.stderr)
         return 1
+    if args.command == "dashboard":
+        # Imported only when asked for: the other commands never pay for the web stack.
+        # The plugin's -n narrows the dashboard to one namespace; without it, all of them.
+        serve: Callable[[argparse.Namespace, client.ApiClient], int] = importlib.import_module(
+            "modelrollout.dashboard.command"
+        ).serve
+        return serve(args, client.ApiClient())
     api = client.CustomObjectsApi()
     try:
         sys.stdout.write(run(args, api, datetime.datetime.now(datetime.UTC)))

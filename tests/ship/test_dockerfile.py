@@ -83,7 +83,9 @@ def test_multi_stage_installs_runtime_dependencies_only() -> None:
     installs = [rest for keyword, rest in build if keyword == "RUN" and "pip install" in rest]
     assert len(installs) == 1
     words = shlex.split(installs[0].split("&&")[0])
-    assert words[-1] == "." and not any("[" in w for w in words), "install the project, without extras"
+    # The runtime dependencies and the MLflow client (models:/ sources), never the test extra.
+    assert words[-1] == ".[mlflow]", "install the project with its mlflow extra only"
+    assert all(d.startswith("mlflow") for d in PYPROJECT["project"]["optional-dependencies"]["mlflow"])
     assert not [rest for keyword, rest in final if keyword == "RUN" and "pip" in rest], (
         "the final stage installs nothing"
     )
