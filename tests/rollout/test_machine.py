@@ -380,3 +380,24 @@ def test_looks_are_counted_per_step_and_spent_in_order() -> None:
     assert steps_seen == sorted(steps_seen)
     first = [looks for step, looks in seen if step == 0]
     assert first and first[0] == 1 and first == list(range(1, len(first) + 1))
+
+
+def test_resume_lifts_an_inconclusive_pause_and_the_step_starts_afresh() -> None:
+    world = deployed()
+    world.set_spec(spec_with(model={"version": "8"}))
+    world.run_until(Phase.CANARY)
+    world.measure = unreachable
+    world.run_until(Phase.PAUSED)
+    world.measure = unsure
+    world.annotations[names.ANNOTATION_RESUME] = "2026-01-01T10:00"
+    world.tick()
+    assert world.status.phase is Phase.CANARY and world.status.pause_reason == ""
+    assert world.status.step_started_at == world.now - timedelta(seconds=5)
+    assert world.status.analysis.step_looks == 0
+    assert "Resumed" in world.events()
+    # The same stamp again is not a second request.
+    world.measure = unreachable
+    world.run_until(Phase.PAUSED)
+    for _ in range(5):
+        world.tick()
+        assert world.status.phase is Phase.PAUSED

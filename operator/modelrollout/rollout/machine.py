@@ -171,6 +171,18 @@ class _Pass:
             self.handled(names.ANNOTATION_ABORT)
             if self.s.phase in IN_PROGRESS and self.s.stable is not None:
                 self.roll_back("Aborted", "aborted by a person (annotation)", outcome="Aborted")
+        if self.control(names.ANNOTATION_RESUME) is not None:
+            self.handled(names.ANNOTATION_RESUME)
+            if self.s.phase is Phase.PAUSED and self.s.pause_reason == PAUSE_INCONCLUSIVE:
+                # A person gives the step more time: its evidence, looks and extension start afresh.
+                fresh = {"step_looks": 0, "last_result": None, "last_sufficient": False, "inconclusive_checks": 0}
+                self.update(
+                    phase=Phase.CANARY,
+                    pause_reason="",
+                    step_started_at=self.now,
+                    analysis=self.s.analysis.model_copy(update=fresh),
+                )
+                self.event("Resumed", f"resumed by a person at step {(self.s.current_step or 0) + 1}")
         if self.control(names.ANNOTATION_PROMOTE) is not None:
             if self.s.phase in {Phase.CANARY, Phase.PAUSED}:
                 self.handled(names.ANNOTATION_PROMOTE)
