@@ -189,7 +189,7 @@ def _fmt(value: float | None) -> str:
 
 
 def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.2f}%"
+    return "-" if value is None else f"{round(100 * value, 2) + 0.0:.2f}%"
 
 
 def _span(interval: Interval, fmt: Callable[[float | None], str]) -> str:
