@@ -113,12 +113,14 @@ def test_more_errors_never_get_a_better_verdict(
         assert BETTER[after.result] <= BETTER[before.result], (before.message, after.message)
 
 
+@settings(deadline=None)
 @given(st.floats(0.001, 0.5), st.integers(1, 100))
 def test_the_looks_never_spend_more_than_alpha(alpha: float, planned: int) -> None:
     total = sum(statistics.spent(alpha, k, planned) for k in range(1, 20_000))
     assert total <= alpha
 
 
+@settings(deadline=None)
 @given(st.integers(0, 500), st.integers(1, 500), st.floats(0.5, 4.0))
 def test_wilson_contains_the_share(hits: int, total: int, z: float) -> None:
     hits = min(hits, total)
