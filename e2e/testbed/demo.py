@@ -41,16 +41,13 @@ class Progress:
             weight = f" weight={key[1]}%" if key[0] in {"Canary", "Paused", "Promoting"} else ""
             self.say(f"{key[0]:<11}{weight} {key[2]}")
         measurements = status.get("analysis", {}).get("measurements", [])
-        rounds = [m for m in measurements if m.get("check") == "overall"]
-        checked_at = status.get("analysis", {}).get("lastCheck")
-        if rounds and checked_at != getattr(self, "last_check", None):
+        analysis = status.get("analysis", {})
+        checked_at = analysis.get("lastCheck")
+        if analysis.get("lastResult") and checked_at != getattr(self, "last_check", None):
             self.last_check = checked_at
-            detail = ", ".join(
-                f"{m['check']}={m['value']:.3g}" if m.get("value") is not None else f"{m['check']}=?"
-                for m in measurements
-                if m.get("at") == rounds[-1].get("at") and m.get("check") != "overall"
-            )
-            self.say(f"  check {rounds[-1]['result']:<12} {detail}")
+            for m in measurements:
+                if m.get("at") == checked_at:
+                    self.say(f"  {m['result']:<12} {m.get('message', m['check'])}")
 
 
 def main(argv: list[str] | None = None) -> int:

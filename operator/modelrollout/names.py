@@ -42,7 +42,14 @@ ANNOTATION_PROMOTE: Final = f"{GROUP}/promote"
 ANNOTATION_ABORT: Final = f"{GROUP}/abort"
 ANNOTATION_PAUSE: Final = f"{GROUP}/paused"
 ANNOTATION_RETRY: Final = f"{GROUP}/retry"
-CONTROL_ANNOTATIONS: Final = (ANNOTATION_PROMOTE, ANNOTATION_ABORT, ANNOTATION_PAUSE, ANNOTATION_RETRY)
+ANNOTATION_RESUME: Final = f"{GROUP}/resume"  # one-shot: lifts a pause for lack of evidence too
+CONTROL_ANNOTATIONS: Final = (
+    ANNOTATION_PROMOTE,
+    ANNOTATION_ABORT,
+    ANNOTATION_PAUSE,
+    ANNOTATION_RETRY,
+    ANNOTATION_RESUME,
+)
 
 # --- Inference server metrics (labelled model, version, role) --------------------------
 METRIC_REQUEST_DURATION: Final = "modelrollout_inference_request_duration_seconds"

@@ -8,7 +8,7 @@ from modelrollout import names
 from modelrollout.api.v1alpha1 import ConditionType, PauseReason, Phase
 from modelrollout.rollout import actions, conditions, machine
 from modelrollout.rollout.observations import Placement
-from tests.rollout.world import World, healthy, quiet, slow, spec_with, unreachable
+from tests.rollout.world import World, healthy, quiet, slow, spec_with, unreachable, unsure
 
 
 def deployed(version: str = "7") -> World:
@@ -133,10 +133,20 @@ def test_no_verdict_pauses_and_never_promotes(provider: object) -> None:
     world = deployed()
     world.set_spec(spec_with(model={"version": "8"}))
     world.run_until(Phase.CANARY)
+    started = world.status.step_started_at
+    assert started is not None
     world.measure = provider  # type: ignore[assignment]
     world.run_until(Phase.PAUSED)
     assert world.status.pause_reason == PauseReason.ANALYSIS_INCONCLUSIVE
-    assert world.status.analysis.inconclusive_checks == 3
+    if provider is unreachable:
+        # No answer at all: a streak of errors pauses, whatever the step's time.
+        assert world.status.analysis.inconclusive_checks == 3
+        assert "Prometheus errors" in world.status.message
+    else:
+        # Too little evidence: the step waits out its pause and the longest extension first.
+        assert world.status.analysis.inconclusive_checks == 0
+        assert (world.now - started).total_seconds() >= 60 + 600
+        assert "still inconclusive" in world.status.message
     for _ in range(100):
         world.tick()
         assert world.status.phase is Phase.PAUSED and world.status.current_step == 0
@@ -330,3 +340,64 @@ def test_pods_the_scheduler_cannot_place_are_named_in_the_message() -> None:
     decision = machine.decide(world.spec, world.status, world.observations())
     assert decision.status.phase is Phase.DEPLOYING
     assert decision.status.message == "deploying version 7: 1/4 ready (0/6 nodes are available: 1 Insufficient npu)"
+
+
+def test_an_inconclusive_step_is_extended_then_paused_and_never_promoted() -> None:
+    world = deployed()
+    world.set_spec(spec_with(model={"version": "8"}))
+    world.run_until(Phase.CANARY)
+    world.measure = unsure
+    started = world.status.step_started_at
+    assert started is not None
+    for _ in range(int((60 + 600) / 5) - 2):
+        world.tick()
+        # Enough events for the floor on an intermediate step: it moves on; never promoted.
+        assert world.status.phase is Phase.CANARY
+    assert world.status.current_step == 1, "step 1 of 3 should move on without a clear failure"
+    world.run_until(Phase.PAUSED, limit=400)
+    assert world.status.current_step == 1, "the promotion gate needs a pass"
+    assert world.status.pause_reason == PauseReason.ANALYSIS_INCONCLUSIVE
+    assert all(d.status.phase is not Phase.PROMOTING for d in world.log)
+    world.measure = healthy
+    world.run_until(Phase.SUCCEEDED)
+    assert "Resumed" in world.events()
+
+
+def test_looks_are_counted_per_step_and_spent_in_order() -> None:
+    world = deployed()
+    world.set_spec(spec_with(model={"version": "8"}))
+    world.measure = healthy
+    world.run_until(Phase.CANARY)
+    seen: list[tuple[int, int]] = []
+    for _ in range(60):
+        world.tick()
+        assert world.status.current_step is not None or world.status.phase is not Phase.CANARY
+        if world.log[-1].verdicts:
+            seen.append((world.log[-1].status.current_step or 0, world.status.analysis.step_looks))
+        if world.status.phase is not Phase.CANARY:
+            break
+    steps_seen = [s for s, _ in seen]
+    assert steps_seen == sorted(steps_seen)
+    first = [looks for step, looks in seen if step == 0]
+    assert first and first[0] == 1 and first == list(range(1, len(first) + 1))
+
+
+def test_resume_lifts_an_inconclusive_pause_and_the_step_starts_afresh() -> None:
+    world = deployed()
+    world.set_spec(spec_with(model={"version": "8"}))
+    world.run_until(Phase.CANARY)
+    world.measure = unreachable
+    world.run_until(Phase.PAUSED)
+    world.measure = unsure
+    world.annotations[names.ANNOTATION_RESUME] = "2026-01-01T10:00"
+    world.tick()
+    assert world.status.phase is Phase.CANARY and world.status.pause_reason == ""
+    assert world.status.step_started_at == world.now - timedelta(seconds=5)
+    assert world.status.analysis.step_looks == 0
+    assert "Resumed" in world.events()
+    # The same stamp again is not a second request.
+    world.measure = unreachable
+    world.run_until(Phase.PAUSED)
+    for _ in range(5):
+        world.tick()
+        assert world.status.phase is Phase.PAUSED

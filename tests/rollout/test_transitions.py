@@ -227,8 +227,8 @@ def test_status_changes_name_every_status_field() -> None:
 def test_an_overlong_message_is_cut_to_the_schema_bound() -> None:
     world = deployed()
     world.measure = lambda version: [  # a provider error as long as a Prometheus page
-        verdicts.Sample("latency", None, error="x" * 10_000),
-        verdicts.Sample("errorRate", None, error="y" * 10_000),
+        verdicts.Evidence("latency", error="x" * 10_000),
+        verdicts.Evidence("errorRate", error="y" * 10_000),
     ]
     world.set_spec(spec_with(model={"version": "8"}))
     world.run_until(Phase.PAUSED)

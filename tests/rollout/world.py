@@ -25,6 +25,8 @@ from modelrollout.api.optimization import (
 from modelrollout.rollout import actions, machine, verdicts
 from modelrollout.rollout.observations import DeploymentState, JobPhase, JobState, Observations, Placement
 from modelrollout.rollout.revisions import revision_of
+from modelrollout.rollout.statistics import Histogram
+from modelrollout.serve.metrics import LATENCY_BUCKETS
 from tests import specs
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -91,7 +93,7 @@ class World:
     broken: set[str] = field(default_factory=set)
     placement: Placement = field(default_factory=Placement)
     # What the provider will measure: a function of the canary version.
-    measure: Callable[[str], list[verdicts.Sample]] = lambda version: []
+    measure: Callable[[str], list[verdicts.Evidence]] = lambda version: []
     log: list[machine.Decision] = field(default_factory=list)
     queried: int = 0
     _ready_in: dict[str, int] = field(default_factory=dict)
@@ -113,7 +115,10 @@ class World:
         if machine.analysis_due(self.spec, self.status, self.now) and analysis is not None:
             assert self.status.canary is not None
             self.queried += 1
-            found = tuple(verdicts.judge_all(verdicts.checks_for(analysis), self.measure(self.status.canary.version)))
+            round_ = verdicts.plan(self.spec.rollout, self.status, self.now)
+            found = tuple(
+                verdicts.judge_all(round_.checks, self.measure(self.status.canary.version), round_.look, round_.planned)
+            )
         return Observations(
             now=self.now,
             generation=self.generation,
@@ -195,29 +200,46 @@ def job_key(revision: str, attempt: int) -> str:
     return revision if attempt == 1 else f"{revision}-{attempt}"
 
 
-def healthy(version: str) -> list[verdicts.Sample]:
+def latencies(n: float, at_ms: float) -> Histogram:
+    """`n` requests, all in the bucket just under `at_ms` (the server's own buckets)."""
+    bounds = LATENCY_BUCKETS
+    index = next(i for i, b in enumerate(bounds) if b * 1000 >= at_ms)
+    counts = [0.0] * (len(bounds) + 1)
+    counts[index] = n
+    return Histogram.of(bounds, counts)
+
+
+def healthy(version: str) -> list[verdicts.Evidence]:
     return [
-        verdicts.Sample("latency", 20.0, count=500),
-        verdicts.Sample("errorRate", 0.0, count=500),
+        verdicts.Evidence("latency", latency=latencies(5000, 20.0)),
+        verdicts.Evidence("errorRate", counts=verdicts.Counts(0, 5000)),
     ]
 
 
-def slow(version: str) -> list[verdicts.Sample]:
+def slow(version: str) -> list[verdicts.Evidence]:
     return [
-        verdicts.Sample("latency", 150.0, count=500),
-        verdicts.Sample("errorRate", 0.0, count=500),
+        verdicts.Evidence("latency", latency=latencies(5000, 150.0)),
+        verdicts.Evidence("errorRate", counts=verdicts.Counts(0, 5000)),
     ]
 
 
-def quiet(version: str) -> list[verdicts.Sample]:
+def quiet(version: str) -> list[verdicts.Evidence]:
     return [
-        verdicts.Sample("latency", None, count=3),
-        verdicts.Sample("errorRate", 0.0, count=3),
+        verdicts.Evidence("latency", latency=latencies(3, 20.0)),
+        verdicts.Evidence("errorRate", counts=verdicts.Counts(0, 3)),
     ]
 
 
-def unreachable(version: str) -> list[verdicts.Sample]:
+def unsure(version: str) -> list[verdicts.Evidence]:
+    """Enough requests for the floor, too few to bound the error share under 1%."""
     return [
-        verdicts.Sample("latency", None, error="connection refused"),
-        verdicts.Sample("errorRate", None, error="connection refused"),
+        verdicts.Evidence("latency", latency=latencies(5000, 20.0)),
+        verdicts.Evidence("errorRate", counts=verdicts.Counts(1, 100)),
+    ]
+
+
+def unreachable(version: str) -> list[verdicts.Evidence]:
+    return [
+        verdicts.Evidence("latency", error="connection refused"),
+        verdicts.Evidence("errorRate", error="connection refused"),
     ]

@@ -101,3 +101,60 @@ def test_a_label_count_mismatch_is_refused() -> None:
 def test_a_label_needs_a_labelled_prediction() -> None:
     with pytest.raises(feedback.FeedbackError, match="post 'correct'"):
         feedback.judge(feedback.Pending((), 0.0), feedback.parse({"id": "a", "label": 1}))
+
+
+KEY = b"k" * 32
+
+
+def test_a_token_is_verified_and_counted_by_any_pod_with_the_key() -> None:
+    answering = feedback.Tokens(KEY, window_seconds=60)
+    token = answering.issue("minilm", "8", "canary", [3, "x"], nonce="abc", now=100.0)
+    receiving = feedback.Tokens(KEY, window_seconds=60)  # another pod, same key
+    claim = receiving.verify(token, now=159.0)
+    assert claim == feedback.Claim("minilm", "8", "canary", (3, "x"), 160.0, "abc")
+    parsed = feedback.parse({"token": token, "label": [3, "y"]})
+    assert parsed.token and parsed.inference_id == token
+    assert feedback.judge(claim.pending(), parsed) == [True, False]
+
+
+def test_a_token_expires_with_the_window() -> None:
+    tokens = feedback.Tokens(KEY, window_seconds=60)
+    token = tokens.issue("minilm", "8", "canary", [1], nonce="a", now=0.0)
+    with pytest.raises(feedback.FeedbackError, match="expired"):
+        tokens.verify(token, now=60.0)
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda t: t.replace(
+            t.split(".")[0], feedback._b64(b'{"e":1e12,"l":[1],"m":"minilm","n":"a","r":"stable","v":"7"}')
+        ),
+        lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"),
+        lambda t: "no-dot-here",
+        lambda t: "a.b.c",
+        lambda t: "%%%.%%%",
+    ],
+    ids=["forged-claim", "bad-signature", "no-token", "three-parts", "not-base64"],
+)
+def test_a_forged_or_broken_token_is_refused(tamper: object) -> None:
+    tokens = feedback.Tokens(KEY, window_seconds=60)
+    token = tokens.issue("minilm", "8", "canary", [1], nonce="a", now=0.0)
+    with pytest.raises(feedback.FeedbackError, match="token"):
+        tokens.verify(tamper(token), now=1.0)  # type: ignore[operator]
+
+
+def test_another_key_is_another_model() -> None:
+    token = feedback.Tokens(KEY, window_seconds=60).issue("minilm", "8", "canary", [1], nonce="a", now=0.0)
+    with pytest.raises(feedback.FeedbackError, match="signature"):
+        feedback.Tokens(b"o" * 32, window_seconds=60).verify(token, now=1.0)
+
+
+def test_tokens_need_a_real_key() -> None:
+    with pytest.raises(ValueError, match="16 bytes"):
+        feedback.Tokens(b"short", window_seconds=60)
+
+
+def test_feedback_body_with_a_bad_token_field() -> None:
+    with pytest.raises(feedback.FeedbackError, match="token"):
+        feedback.parse({"token": 5, "correct": True})

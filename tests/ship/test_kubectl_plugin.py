@@ -98,7 +98,7 @@ def test_status_marks_the_current_step() -> None:
 
 def test_status_lists_the_latest_measurements_first() -> None:
     text = rendering.render_status(_resource(_canary_status()), NOW)
-    assert "Analysis: 3 passed in step, 1 failed (limit 2), 0 inconclusive in a row; last check 20s ago" in text
+    assert "Analysis: 3 passed in step, 1 failed (limit 2), 0 without an answer in a row; last check 20s ago" in text
     rows = [line.split() for line in text.splitlines() if "errorRate" in line or "latency" in line]
     assert rows[0] == ["20s", "1", "errorRate", "fail", "0.031", "0.002", "0.031", ">", "0.01"]
     assert rows[1] == ["3m", "0", "latency", "pass", "0.021", "-"]
@@ -223,12 +223,18 @@ def test_controls_create_the_annotations_map_when_missing() -> None:
     ]
 
 
-def test_resume_removes_the_pause_and_only_when_set() -> None:
+def test_resume_removes_the_pause_and_stamps_a_resume() -> None:
+    stamp = controls.stamp(NOW)
     assert controls.patch_for("resume", {names.ANNOTATION_PAUSE: "true"}, NOW) == [
-        {"op": "remove", "path": "/metadata/annotations/modelrollout.io~1paused"}
+        {"op": "remove", "path": "/metadata/annotations/modelrollout.io~1paused"},
+        {"op": "add", "path": "/metadata/annotations/modelrollout.io~1resume", "value": stamp},
     ]
-    assert controls.patch_for("resume", {"team": "search"}, NOW) == []
-    assert controls.patch_for("resume", None, NOW) == []
+    assert controls.patch_for("resume", {"team": "search"}, NOW) == [
+        {"op": "add", "path": "/metadata/annotations/modelrollout.io~1resume", "value": stamp}
+    ]
+    assert controls.patch_for("resume", None, NOW) == [
+        {"op": "add", "path": "/metadata/annotations", "value": {names.ANNOTATION_RESUME: stamp}}
+    ]
 
 
 def test_unknown_control_is_refused_by_name() -> None:

@@ -337,22 +337,39 @@ class Prometheus(_Model):
 
 
 class LatencySLO(_Model):
-    """The canary's latency quantile must stay under a bound (and, optionally, near stable's)."""
+    """The canary's latency quantile must stay under a bound (and, optionally, near stable's).
+
+    Both are judged on confidence intervals over the step's requests, not on one window's value.
+    """
 
     quantile: float = Field(default=0.99, gt=0.0, lt=1.0, description="Latency quantile, in (0, 1).")
     max_ms: float = Field(gt=0.0, description="Upper bound of that quantile, in milliseconds.")
     max_ratio_to_stable: float | None = Field(
-        default=None, gt=0.0, description="Optional: fail when canary's quantile exceeds stable's times this."
+        default=None,
+        gt=1.0,
+        description="Optional: the largest tolerated ratio of canary's quantile to stable's (e.g. 1.2).",
     )
 
 
 class ErrorRateSLO(_Model):
     max: float = Field(ge=0.0, le=1.0, description="Largest allowed share of failed requests, in [0, 1].")
+    max_increase_to_stable: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=1.0,
+        description="Optional: the largest tolerated increase of the error share over stable's, in [0, 1].",
+    )
 
 
 class AccuracySLO(_Model):
     min: float = Field(ge=0.0, le=1.0, description="Smallest allowed online accuracy from feedback, in [0, 1].")
     min_feedback: int = Field(default=20, ge=1, description="Fewer feedback events than this: inconclusive.")
+    max_drop_to_stable: float | None = Field(
+        default=None,
+        gt=0.0,
+        le=1.0,
+        description="Optional: the accuracy the canary may lose against stable's, in [0, 1] (0.01 is one point).",
+    )
 
 
 class SLOs(_Model):
@@ -401,14 +418,24 @@ class Analysis(_Model):
     )
 
     prometheus: Prometheus = Field(description="Where to query.")
-    interval: Duration = Field(default="30s", description="Time between two checks.")
-    window: Duration = Field(default="1m", description="Range of the rate() windows in the queries.")
+    interval: Duration = Field(default="30s", description="Time between two checks (looks at the step's evidence).")
+    window: Duration = Field(default="1m", description="The {{window}} of custom metric queries.")
     failure_limit: int = Field(default=2, ge=1, le=100, description="Failed checks before rollback.")
     inconclusive_limit: int = Field(
-        default=5, ge=1, le=1000, description="Consecutive inconclusive or errored checks before the rollout pauses."
+        default=5, ge=1, le=1000, description="Consecutive errored checks (no answer) before the rollout pauses."
     )
     min_samples: int = Field(
-        default=50, ge=1, description="Fewer canary requests than this in the window: inconclusive, never a pass."
+        default=50, ge=1, description="Fewer requests than this in the step (either version): inconclusive."
+    )
+    confidence: float = Field(
+        default=0.99,
+        ge=0.5,
+        lt=1.0,
+        description="How sure a verdict must be, per check and step, over all of the step's looks.",
+    )
+    max_step_extension: Duration = Field(
+        default="10m",
+        description="How long a step may run past its pause while the evidence is inconclusive; then Paused.",
     )
     slos: SLOs = Field(default_factory=SLOs, description="Built-in SLOs on the inference server's metrics.")
     metrics: list[CustomMetric] = Field(default_factory=list, max_length=16, description="Custom PromQL checks.")
@@ -559,21 +586,43 @@ class OptimizationStatus(_Model):
     candidates: list[CandidateResult] = Field(default_factory=list, description="Every candidate measured.")
 
 
+class Result(StrEnum):
+    """The verdict of one check, or of a round of checks (its worst)."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    INCONCLUSIVE = "inconclusive"
+    ERROR = "error"
+
+
 class Measurement(_Model):
+    """One check at one look: the estimates, the interval the verdict rests on, and the verdict."""
+
     at: datetime = Field(description="When it was taken.")
     step: int = Field(description="Step index it belongs to.")
     check: str = Field(description="SLO or custom metric name.")
-    result: str = Field(pattern=r"^(pass|fail|inconclusive|error)$", description="pass, fail, inconclusive or error.")
-    value: float | None = Field(default=None, description="Measured value, when there was one.")
-    stable_value: float | None = Field(default=None, description="Stable's value, when compared.")
+    result: Result = Field(description="pass, fail, inconclusive or error.")
+    value: float | None = Field(default=None, description="Canary's estimate (ms, share, or the query's value).")
+    stable_value: float | None = Field(default=None, description="Stable's estimate, when compared.")
+    effect: float | None = Field(default=None, description="Ratio (latency) or difference (shares) to stable.")
+    low: float | None = Field(default=None, description="Lower bound of the judged interval.")
+    high: float | None = Field(default=None, description="Upper bound of the judged interval (absent: unbounded).")
+    samples: float | None = Field(default=None, description="Canary requests or feedback events in the step.")
+    stable_samples: float | None = Field(default=None, description="Stable's, in the same time range.")
+    confidence: float | None = Field(default=None, description="Confidence of the verdict, for the whole step.")
     message: str = Field(default="", max_length=1024, description="Why, in words.")
 
 
 class AnalysisStatus(_Model):
     last_check: datetime | None = Field(default=None, description="Time of the last check.")
+    last_result: Result | None = Field(default=None, description="The last round's result (its worst check).")
+    last_sufficient: bool = Field(
+        default=False, description="Every check of the last round had its floor of events (minSamples, minFeedback)."
+    )
     failed_checks: int = Field(default=0, description="Failed checks of the current rollout.")
-    inconclusive_checks: int = Field(default=0, description="Consecutive inconclusive or errored checks.")
+    inconclusive_checks: int = Field(default=0, description="Consecutive errored checks.")
     passed_checks: int = Field(default=0, description="Passed checks in the current step.")
+    step_looks: int = Field(default=0, description="Looks at the current step's evidence so far.")
     measurements: list[Measurement] = Field(default_factory=list, description="Latest measurements, bounded.")
 
 

@@ -111,10 +111,11 @@ def reconcile(
             window=analysis.window,
             extra=shell.settings.analysis_selector.format(namespace=namespace, name=name),
         )
-        checks = verdicts.checks_for(analysis)
-        stable = status.stable.version if status.stable else None
-        samples = provider.measure(checks, scope, status.canary.version, stable)
-        found = tuple(verdicts.judge_all(checks, samples))
+        round_ = verdicts.plan(spec.rollout, status, now)
+        canary = queries.Side(names.ROLE_CANARY, status.canary.version)
+        stable = queries.Side(names.ROLE_STABLE, status.stable.version) if status.stable else None
+        evidence = provider.measure(round_, scope, canary, stable)
+        found = tuple(verdicts.judge_all(round_.checks, evidence, round_.look, round_.planned))
 
     obs = Observations(
         now=now,

@@ -1,15 +1,14 @@
-"""The provider interface: measure a round of checks for a canary (and its stable)."""
+"""The provider interface: read a round's evidence for a canary (and its stable)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Protocol
 
-from modelrollout.metrics.queries import Scope
-from modelrollout.rollout.verdicts import Check, Sample
+from modelrollout.metrics.queries import Scope, Side
+from modelrollout.rollout.verdicts import Evidence, Round
 
 
 class Provider(Protocol):
-    def measure(self, checks: Sequence[Check], scope: Scope, canary: str, stable: str | None) -> list[Sample]:
-        """One sample per check. Never raises: a failure becomes a sample with `error` set."""
+    def measure(self, round_: Round, scope: Scope, canary: Side, stable: Side | None) -> list[Evidence]:
+        """One evidence per check, over the round's range. Never raises: a failure is evidence with `error` set."""
         ...

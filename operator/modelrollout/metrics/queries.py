@@ -1,7 +1,11 @@
 """PromQL for each check, built from the names in `modelrollout.names`. Pure strings.
 
-Every query is scoped to one model version through the server's own labels, plus the
-operator's configured extra matchers (by default the namespace).
+Every query is scoped to one side of the rollout (canary or stable) through the
+server's own labels, the role first: a spec change that keeps `model.version` still
+measures the two apart. The operator's configured extra matchers (by default the
+namespace) narrow it further. The built-in SLOs read counts over the step so far
+(`increase(...[<range>])`), for both sides over the same range, so a verdict rests on
+the whole step's evidence.
 """
 
 from __future__ import annotations
@@ -13,84 +17,77 @@ from modelrollout.rollout.verdicts import Check, Kind
 
 
 @dataclass(frozen=True)
+class Side:
+    """One side of the comparison: the role its pods serve and the version they run."""
+
+    role: str
+    version: str
+
+
+@dataclass(frozen=True)
 class Scope:
-    """Which series belong to the version being judged."""
+    """Which series belong to the rollout being judged."""
 
     namespace: str
     name: str
     model: str
-    window: str  # PromQL range, e.g. "1m"
+    window: str  # {{window}} of custom metrics, e.g. "1m"
     extra: str = ""  # extra matchers, already formatted (e.g. namespace="ml")
 
-    def selector(self, version: str, *more: str) -> str:
-        parts = [f'model="{self.model}"', f'version="{version}"']
+    def selector(self, side: Side, *more: str) -> str:
+        parts = [f'model="{self.model}"', f'role="{side.role}"', f'version="{side.version}"']
         if self.extra:
             parts.append(self.extra)
         parts += list(more)
         return "{" + ", ".join(parts) + "}"
 
 
-@dataclass(frozen=True)
-class QueryPair:
-    """The value query and the query counting the events behind it."""
-
-    value: str
-    count: str | None
+def range_of(seconds: float) -> str:
+    """A PromQL range covering the step so far (whole seconds, at least one)."""
+    return f"{max(1, int(seconds))}s"
 
 
-def latency(scope: Scope, version: str, quantile: float) -> QueryPair:
-    sel = scope.selector(version)
-    return QueryPair(
-        value=(
-            f"1000 * histogram_quantile({quantile}, "
-            f"sum by (le) (rate({names.METRIC_REQUEST_DURATION}_bucket{sel}[{scope.window}])))"
-        ),
-        count=requests(scope, version),
-    )
+def latency_buckets(scope: Scope, side: Side, seconds: float) -> str:
+    sel = scope.selector(side)
+    return f"sum by (le) (increase({names.METRIC_REQUEST_DURATION}_bucket{sel}[{range_of(seconds)}]))"
 
 
-def requests(scope: Scope, version: str) -> str:
-    return f"sum(increase({names.METRIC_REQUESTS}{scope.selector(version)}[{scope.window}]))"
+def requests(scope: Scope, side: Side, seconds: float) -> str:
+    return f"sum(increase({names.METRIC_REQUESTS}{scope.selector(side)}[{range_of(seconds)}]))"
 
 
-def error_rate(scope: Scope, version: str) -> QueryPair:
-    errors = scope.selector(version, f'{names.LABEL_CODE}=~"5.."')
-    return QueryPair(
-        value=(
-            f"(sum(rate({names.METRIC_REQUESTS}{errors}[{scope.window}])) or vector(0)) / "
-            f"sum(rate({names.METRIC_REQUESTS}{scope.selector(version)}[{scope.window}]))"
-        ),
-        count=requests(scope, version),
-    )
+def errors(scope: Scope, side: Side, seconds: float) -> str:
+    sel = scope.selector(side, f'{names.LABEL_CODE}=~"5.."')
+    return f"sum(increase({names.METRIC_REQUESTS}{sel}[{range_of(seconds)}])) or vector(0)"
 
 
-def accuracy(scope: Scope, version: str) -> QueryPair:
-    correct = scope.selector(version, f'{names.LABEL_CORRECT}="true"')
-    total = f"sum(increase({names.METRIC_FEEDBACK}{scope.selector(version)}[{scope.window}]))"
-    return QueryPair(
-        value=f"(sum(increase({names.METRIC_FEEDBACK}{correct}[{scope.window}])) or vector(0)) / {total}",
-        count=total,
-    )
+def feedback(scope: Scope, side: Side, seconds: float) -> str:
+    return f"sum(increase({names.METRIC_FEEDBACK}{scope.selector(side)}[{range_of(seconds)}]))"
 
 
-def custom(scope: Scope, version: str, template: str) -> QueryPair:
-    filled = (
-        template.replace("{{version}}", version)
+def correct(scope: Scope, side: Side, seconds: float) -> str:
+    sel = scope.selector(side, f'{names.LABEL_CORRECT}="true"')
+    return f"sum(increase({names.METRIC_FEEDBACK}{sel}[{range_of(seconds)}])) or vector(0)"
+
+
+def custom(scope: Scope, side: Side, template: str) -> str:
+    return (
+        template.replace("{{version}}", side.version)
+        .replace("{{role}}", side.role)
         .replace("{{model}}", scope.model)
         .replace("{{namespace}}", scope.namespace)
         .replace("{{name}}", scope.name)
         .replace("{{window}}", scope.window)
     )
-    return QueryPair(value=filled, count=None)
 
 
-def for_check(check: Check, scope: Scope, version: str) -> QueryPair:
+def for_check(check: Check, scope: Scope, side: Side, seconds: float) -> dict[str, str]:
+    """The queries one side of one check needs, by what they read."""
     if check.kind is Kind.LATENCY:
-        assert check.quantile is not None
-        return latency(scope, version, check.quantile)
+        return {"buckets": latency_buckets(scope, side, seconds)}
     if check.kind is Kind.ERROR_RATE:
-        return error_rate(scope, version)
+        return {"hits": errors(scope, side, seconds), "total": requests(scope, side, seconds)}
     if check.kind is Kind.ACCURACY:
-        return accuracy(scope, version)
+        return {"hits": correct(scope, side, seconds), "total": feedback(scope, side, seconds)}
     assert check.query is not None
-    return custom(scope, version, check.query)
+    return {"value": custom(scope, side, check.query)}

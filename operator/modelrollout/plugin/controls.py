@@ -52,5 +52,11 @@ def patch_for(command: str, annotations: Mapping[str, str] | None, now: datetime
     if command == "pause":
         return set_annotation(annotations, names.ANNOTATION_PAUSE, "true")
     if command == "resume":
-        return remove_annotation(annotations, names.ANNOTATION_PAUSE)
+        # Removing `paused` undoes a person's pause; the stamp also lifts a pause the
+        # analysis took for lack of evidence (the step starts its evidence afresh).
+        stamped = {**(annotations or {}), names.ANNOTATION_RESUME: stamp(now)}
+        return [
+            *remove_annotation(annotations, names.ANNOTATION_PAUSE),
+            *set_annotation(annotations, names.ANNOTATION_RESUME, stamped[names.ANNOTATION_RESUME]),
+        ]
     raise ValueError(f"unknown control {command!r}: expected one of {', '.join(COMMANDS)}")

@@ -125,8 +125,13 @@ def render_status(obj: dict[str, Any], now: datetime.datetime) -> str:
     lines += [
         "",
         f"Analysis: {analysis.get('passedChecks', 0)} passed in step, {failed}, "
-        f"{analysis.get('inconclusiveChecks', 0)} inconclusive in a row; "
-        f"last check {age(analysis.get('lastCheck'), now)} ago",
+        f"{analysis.get('inconclusiveChecks', 0)} without an answer in a row; "
+        f"last check {age(analysis.get('lastCheck'), now)} ago"
+        + (
+            f" ({analysis['lastResult']}, look {analysis.get('stepLooks', 0)} of the step)"
+            if analysis.get("lastResult")
+            else ""
+        ),
     ]
     if measurements:
         recent = measurements[-MEASUREMENTS_SHOWN:]

@@ -21,6 +21,7 @@ twice on the same inputs returns the same status and actions.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final, Unpack
@@ -56,7 +57,7 @@ from modelrollout.rollout.actions import (
 )
 from modelrollout.rollout.observations import DeploymentState, JobPhase, JobState, Observations
 from modelrollout.rollout.revisions import revision_of
-from modelrollout.rollout.verdicts import Result, Verdict, overall
+from modelrollout.rollout.verdicts import Result, Verdict, floors_met, overall
 
 IN_PROGRESS: Final = frozenset({Phase.OPTIMIZING, Phase.DEPLOYING, Phase.CANARY, Phase.PAUSED, Phase.PROMOTING})
 MAX_REMEMBERED: Final = 20
@@ -215,6 +216,18 @@ class _Pass:
                 self.roll_back("Aborted", "aborted by a person (annotation)", outcome=Outcome.ABORTED)
             else:
                 self.ignored(names.ANNOTATION_ABORT, f"no rollout is under way (phase {self.s.phase.value})")
+        if self.control(names.ANNOTATION_RESUME) is not None:
+            self.handled(names.ANNOTATION_RESUME)
+            if self.s.phase is Phase.PAUSED and self.s.pause_reason == PauseReason.ANALYSIS_INCONCLUSIVE:
+                # A person gives the step more time: its evidence, looks and extension start afresh.
+                fresh = {"step_looks": 0, "last_result": None, "last_sufficient": False, "inconclusive_checks": 0}
+                self.update(
+                    phase=Phase.CANARY,
+                    pause_reason=PauseReason.NONE,
+                    step_started_at=self.now,
+                    analysis=self.s.analysis.model_copy(update=fresh),
+                )
+                self.event("Resumed", f"resumed by a person at step {(self.s.current_step or 0) + 1}")
         if self.control(names.ANNOTATION_PROMOTE) is not None:
             # A control acts on the phase it was given in: a promote set while a version
             # optimizes or deploys must not skip the analysis of the canary that follows.
@@ -429,7 +442,9 @@ class _Pass:
             current_step=index,
             canary_weight=weight,
             step_started_at=self.now,
-            analysis=self.s.analysis.model_copy(update={"passed_checks": 0}),
+            analysis=self.s.analysis.model_copy(
+                update={"passed_checks": 0, "step_looks": 0, "last_result": None, "last_sufficient": False}
+            ),
             message=f"step {index + 1}/{total}: {weight}% to version {self.s.canary.version}",
         )
         stable_replicas, canary_replicas = self.split(weight)
@@ -491,13 +506,32 @@ class _Pass:
     def step_complete(self, step: int) -> bool:
         if not steps.pause_elapsed(self.spec.rollout, step, self.s.step_started_at, self.now):
             return False
-        if self.spec.rollout.analysis is None:
+        analysis = self.spec.rollout.analysis
+        if analysis is None:
             return True
-        last = self.s.analysis.measurements[-1].result if self.s.analysis.measurements else None
-        return self.s.analysis.passed_checks >= 1 and last == Result.PASS.value
+        a = self.s.analysis
+        if a.passed_checks >= 1 and a.last_result is Result.PASS:
+            return True
+        if (
+            a.last_result is Result.INCONCLUSIVE
+            and a.last_sufficient
+            and not steps.is_promotion_gate(self.spec.rollout, step)
+        ):
+            return True
+        # Not conclusive yet: the step runs on for more evidence, up to maxStepExtension.
+        if steps.extension_over(self.spec.rollout, step, self.s.step_started_at, self.now, analysis.max_step_extension):
+            detail = "; ".join(m.message for m in a.measurements[-8:] if m.step == step and m.at == a.last_check)
+            self.update(
+                phase=Phase.PAUSED,
+                pause_reason=PauseReason.ANALYSIS_INCONCLUSIVE,
+                message=f"paused: step {step + 1} still inconclusive after its pause and "
+                f"{analysis.max_step_extension} more: {detail or 'no verdict'}",
+            )
+            self.event("AnalysisInconclusive", self.s.message, warning=True)
+        return False
 
     def record(self, verdicts: tuple[Verdict, ...]) -> None:
-        """Fold one round of checks into the analysis status and act on it."""
+        """Fold one look at the step's evidence into the analysis status and act on it."""
         assert self.spec.rollout.analysis is not None and self.s.current_step is not None
         limits = self.spec.rollout.analysis
         self.verdicts = verdicts
@@ -507,25 +541,34 @@ class _Pass:
                 at=self.now,
                 step=self.s.current_step,
                 check=v.check,
-                result=v.result.value,
+                result=v.result,
                 value=v.value,
                 stable_value=v.stable_value,
+                effect=v.effect,
+                low=v.interval.low if v.interval is not None else None,
+                high=v.interval.high if v.interval is not None and math.isfinite(v.interval.high) else None,
+                samples=v.samples,
+                stable_samples=v.stable_samples,
+                confidence=v.confidence,
                 message=v.message[:1024],
             )
             for v in verdicts
         ]
-        # The round's overall result goes last, so "the last measurement" is the round's.
-        new.append(Measurement(at=self.now, step=self.s.current_step, check="overall", result=result.value, message=""))
         a = self.s.analysis
         failed = a.failed_checks + (result is Result.FAIL)
-        inconclusive = 0 if result in {Result.PASS, Result.FAIL} else a.inconclusive_checks + 1
+        # Inconclusive is an answer (too little evidence yet: the step waits); only a
+        # streak of rounds without an answer pauses here.
+        errored = a.inconclusive_checks + 1 if result is Result.ERROR else 0
         passed = a.passed_checks + (result is Result.PASS)
         self.update(
             analysis=AnalysisStatus(
                 last_check=self.now,
+                last_result=result,
+                last_sufficient=floors_met(verdicts),
                 failed_checks=failed,
-                inconclusive_checks=inconclusive,
+                inconclusive_checks=errored,
                 passed_checks=passed,
+                step_looks=a.step_looks + (result is not Result.ERROR),
                 measurements=[*a.measurements, *new][-MAX_MEASUREMENTS:],
             )
         )
@@ -542,12 +585,15 @@ class _Pass:
                 self.update(phase=Phase.CANARY, pause_reason=PauseReason.NONE)
                 self.event("Resumed", "analysis is conclusive again")
             return
-        if inconclusive >= limits.inconclusive_limit and self.s.pause_reason != PauseReason.ANALYSIS_INCONCLUSIVE:
-            reason = "Prometheus errors" if result is Result.ERROR else "inconclusive data"
+        if (
+            result is Result.ERROR
+            and errored >= limits.inconclusive_limit
+            and self.s.pause_reason != PauseReason.ANALYSIS_INCONCLUSIVE
+        ):
             self.update(
                 phase=Phase.PAUSED,
                 pause_reason=PauseReason.ANALYSIS_INCONCLUSIVE,
-                message=f"paused: {inconclusive} checks in a row without a verdict ({reason}): {detail}",
+                message=f"paused: {errored} checks in a row without a verdict (Prometheus errors): {detail}",
             )
             self.event("AnalysisInconclusive", self.s.message, warning=True)
 

@@ -19,6 +19,15 @@ def is_last(rollout: v1alpha1.Rollout, step: int) -> bool:
     return step >= len(rollout.steps) - 1
 
 
+def is_promotion_gate(rollout: v1alpha1.Rollout, step: int) -> bool:
+    """The last step that still compares with stable (or the only one): the canary must prove itself here.
+
+    Earlier steps limit the harm of a clear regression while evidence grows; they move
+    on once no check fails on enough evidence. Promotion needs every check passed.
+    """
+    return step >= len(rollout.steps) - 2
+
+
 def pause_elapsed(rollout: v1alpha1.Rollout, step: int, started: datetime | None, now: datetime) -> bool:
     """Whether a step's pause is over (a step without pause has none to wait for)."""
     pause = rollout.steps[step].pause
@@ -47,3 +56,14 @@ def replica_split(total: int, weight: int, router: v1alpha1.Router) -> tuple[int
         return 0, total
     canary = min(canary, total - 1) if total > 1 else 1
     return max(total - canary, 1), canary
+
+
+def extension_over(
+    rollout: v1alpha1.Rollout, step: int, started: datetime | None, now: datetime, extension: str
+) -> bool:
+    """Whether a step has run its pause and the longest extension an inconclusive analysis may take."""
+    if started is None:
+        return False
+    pause = rollout.steps[step].pause
+    waited = durations.parse(pause) if pause is not None else 0.0
+    return (now - started).total_seconds() >= waited + durations.parse(extension)

@@ -1,12 +1,18 @@
 """Pending predictions that a client may judge later: bounded in count and in time.
 
 Pure: the clock is passed in, so tests control time. Every id is consumed at most once.
+Signed tokens (`Tokens`) let any pod of the model judge a prediction another pod made.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import collections
 import dataclasses
+import hashlib
+import hmac
+import json
 from collections.abc import Sequence
 
 Label = int | str
@@ -76,18 +82,22 @@ class PendingStore:
 class Feedback:
     """A parsed feedback body: exactly one of `correct` and `labels` is set."""
 
-    inference_id: str
+    inference_id: str  # the id, or the token when the body carried one
     correct: bool | None = None
     labels: tuple[Label, ...] | None = None
+    token: bool = False  # `inference_id` is a signed token (see `Tokens`)
 
 
 def parse(body: object) -> Feedback:
-    """Validate `{"id", "correct": bool}` or `{"id", "label": <label or list of labels>}`."""
+    """Validate `{"id" or "token", "correct": bool}` or `{"id" or "token", "label": <label or labels>}`."""
     if not isinstance(body, dict):
         raise FeedbackError("feedback body must be a JSON object")
-    inference_id = body.get("id")
+    token = body.get("token")
+    if token is not None and (not isinstance(token, str) or not token):
+        raise FeedbackError("'token' must be the feedback token of an earlier infer response")
+    inference_id = token if token is not None else body.get("id")
     if not isinstance(inference_id, str) or not inference_id:
-        raise FeedbackError("feedback needs 'id', the id of an earlier infer response")
+        raise FeedbackError("feedback needs 'id' (or 'token'), from an earlier infer response")
     has_correct, has_label = "correct" in body, "label" in body
     if has_correct == has_label:
         raise FeedbackError("feedback needs exactly one of 'correct' or 'label'")
@@ -95,13 +105,13 @@ def parse(body: object) -> Feedback:
         correct = body["correct"]
         if not isinstance(correct, bool):
             raise FeedbackError("'correct' must be true or false")
-        return Feedback(inference_id, correct=correct)
+        return Feedback(inference_id, correct=correct, token=token is not None)
     label = body["label"]
     labels = label if isinstance(label, list) else [label]
     for value in labels:
         if isinstance(value, bool) or not isinstance(value, int | str):
             raise FeedbackError("'label' values must be integers or strings")
-    return Feedback(inference_id, labels=tuple(labels))
+    return Feedback(inference_id, labels=tuple(labels), token=token is not None)
 
 
 def judge(pending: Pending, feedback: Feedback) -> list[bool]:
@@ -120,3 +130,77 @@ def judge(pending: Pending, feedback: Feedback) -> list[bool]:
         )
     # Labels compare as text: JSON gives 3 where a string-labelled model predicted "3".
     return [str(given) == str(predicted) for given, predicted in zip(feedback.labels, pending.labels, strict=True)]
+
+
+# --- feedback behind a Service -------------------------------------------------------
+#
+# Behind a Service or an HTTPRoute the feedback for a prediction usually reaches another
+# pod than the one that answered, whose pending store has never seen the id. A signed
+# token carries what that pod needs instead: the model, the version and role that
+# predicted (so the feedback is counted for them, not for the receiving pod), the
+# predicted labels and an expiry. Any pod that holds the same key verifies and counts it.
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Claim:
+    """What a feedback token vouches for."""
+
+    model: str
+    version: str
+    role: str
+    labels: tuple[Label, ...]
+    expires_at: float
+    nonce: str  # the inference id: one token per prediction
+
+    def pending(self) -> Pending:
+        return Pending(self.labels, self.expires_at)
+
+
+class Tokens:
+    """Issue and verify feedback tokens, HMAC-SHA256 over a compact JSON claim."""
+
+    def __init__(self, key: bytes, window_seconds: float) -> None:
+        if len(key) < 16:
+            raise ValueError("a feedback key needs at least 16 bytes")
+        if window_seconds <= 0:
+            raise ValueError("window_seconds must be positive")
+        self._key = key
+        self.window_seconds = window_seconds
+
+    def _sign(self, payload: bytes) -> bytes:
+        return hmac.new(self._key, payload, hashlib.sha256).digest()[:16]
+
+    def issue(self, model: str, version: str, role: str, labels: Sequence[Label], nonce: str, now: float) -> str:
+        claim = {"m": model, "v": version, "r": role, "l": list(labels), "e": round(now + self.window_seconds, 3)}
+        claim["n"] = nonce
+        payload = json.dumps(claim, separators=(",", ":"), sort_keys=True).encode()
+        return f"{_b64(payload)}.{_b64(self._sign(payload))}"
+
+    def verify(self, token: str, now: float) -> Claim:
+        """The claim of a genuine, unexpired token; FeedbackError otherwise."""
+        try:
+            payload_text, signature_text = token.split(".")
+            payload, signature = _unb64(payload_text), _unb64(signature_text)
+        except ValueError:
+            raise FeedbackError("'token' is not a feedback token") from None
+        if not hmac.compare_digest(signature, self._sign(payload)):
+            raise FeedbackError("'token' has a bad signature: not issued by this model's servers")
+        try:
+            raw = json.loads(payload)
+            claim = Claim(str(raw["m"]), str(raw["v"]), str(raw["r"]), tuple(raw["l"]), float(raw["e"]), str(raw["n"]))
+        except (ValueError, KeyError, TypeError):
+            raise FeedbackError("'token' holds no claim") from None
+        if claim.expires_at <= now:
+            raise FeedbackError(f"'token' expired: older than the {self.window_seconds:g}s feedback window")
+        return claim
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    try:
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError) as error:
+        raise ValueError(str(error)) from None
