@@ -62,7 +62,7 @@ PROGRESS_DEADLINE = Gauge(
     names.METRIC_PROGRESS_DEADLINE, "The rollout's progress deadline in seconds.", LABELS, registry=REGISTRY
 )
 API_REQUESTS = Counter(
-    "modelrollout_api_requests",
+    names.METRIC_API_REQUESTS.removesuffix("_total"),
     "Requests the operator's own client made to the API server (Kopf's watches aside), by method and code.",
     ["method", "code"],
     registry=REGISTRY,
