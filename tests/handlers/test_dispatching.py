@@ -90,3 +90,16 @@ def test_retries_back_off_with_jitter() -> None:
     delays = [dispatching.retry_after(n, 0.5) for n in range(1, 9)]
     assert delays == sorted(delays) and delays[0] == 1.0 and delays[-1] == 60.0
     assert 0.75 <= dispatching.retry_after(1, 0.0) < dispatching.retry_after(1, 0.999) < 1.25
+
+
+def test_a_change_newer_than_our_write_is_kept() -> None:
+    d = _dispatcher()
+    d.bodies[("ns", "m")] = _md("14", abort="x")  # arrived while the pass ran
+    written = reconciling.Outcome(decision=None, written=_md("12"), due=None, plan=None)
+
+    async def scenario() -> None:
+        d._after(("ns", "m"), written)
+        d.queue.cancel(("ns", "m"))
+
+    asyncio.run(scenario())
+    assert d.bodies[("ns", "m")]["metadata"]["resourceVersion"] == "14" and ("ns", "m") not in d.echoes

@@ -170,9 +170,13 @@ class Dispatcher:
 
     def _after(self, key: Key, outcome: reconciling.Outcome) -> None:
         self.failures.pop(key, None)
-        if outcome.written is not None and key in self.bodies:
-            self.bodies[key] = outcome.written
-            self.echoes[key] = str((outcome.written.get("metadata") or {}).get("resourceVersion", ""))
+        current = self.bodies.get(key)
+        if outcome.written is not None and current is not None:
+            written = str((outcome.written.get("metadata") or {}).get("resourceVersion", ""))
+            if _at_least(written, str(current["metadata"].get("resourceVersion", ""))):
+                # Until the watch brings it, the patch's answer is the freshest body there is.
+                self.bodies[key] = outcome.written
+                self.echoes[key] = written
         if outcome.plan is not None and outcome.plan.placement:
             self.placing.add(key)
         else:
