@@ -39,8 +39,8 @@ class OperatorSettings(BaseModel):
         description="Safety-net pass over every rollout this often; changes and due work wake one at once.",
     )
     workers: int = Field(default=8, ge=1, le=256, description="Reconcile passes run at the same time, at most.")
-    api_qps: float = Field(default=20.0, gt=0, alias="apiQPS", description="The operator's own API requests/second.")
-    api_burst: int = Field(default=40, ge=1, alias="apiBurst", description="Requests allowed at once above apiQPS.")
+    api_qps: float = Field(default=50.0, gt=0, alias="apiQPS", description="The operator's own API requests/second.")
+    api_burst: int = Field(default=100, ge=1, alias="apiBurst", description="Requests allowed at once above apiQPS.")
     analysis_selector: str = Field(
         default='namespace="{namespace}"',
         alias="analysisSelector",

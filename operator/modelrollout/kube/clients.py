@@ -125,8 +125,8 @@ class Clients:
         cls,
         kubeconfig: str | None = None,
         *,
-        qps: float = 20.0,
-        burst: int = 40,
+        qps: float = 50.0,
+        burst: int = 100,
         on_request: RequestHook | None = None,
     ) -> Clients:
         try:
