@@ -177,6 +177,9 @@ class Dispatcher:
                 # Until the watch brings it, the patch's answer is the freshest body there is.
                 self.bodies[key] = outcome.written
                 self.echoes[key] = written
+            # The machine takes one step per pass: after a change, look again at once
+            # (on the body just written), until a pass changes nothing.
+            self.queue.add(key)
         if outcome.plan is not None and outcome.plan.placement:
             self.placing.add(key)
         else:
