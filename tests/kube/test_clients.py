@@ -46,3 +46,38 @@ def test_the_bucket_allows_a_burst_then_the_rate() -> None:
     assert abs(bucket.wait_time() - 0.1) < 1e-9
     now[0] += 1.0  # a second later the bucket is full again (burst 3), less the token owed
     assert [bucket.wait_time() for _ in range(2)] == [0.0, 0.0]
+
+
+def test_the_real_client_is_counted_and_retried_on_server_errors() -> None:
+    """Through the generated API methods: 429 and 503 are retried, and every attempt is counted."""
+    import http.server
+    import json
+    import threading
+
+    from kubernetes import client
+
+    answers = [429, 503, 200]
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            code = answers.pop(0)
+            body = json.dumps({"kind": "Namespace", "apiVersion": "v1", "metadata": {"name": "x"}}).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    seen: list[tuple[str, int]] = []
+    try:
+        api = clients.PoliteApiClient(clients.TokenBucket(100, 10), lambda m, s: seen.append((m, s)))
+        api.configuration.host = f"http://127.0.0.1:{server.server_address[1]}"
+        assert client.CoreV1Api(api).read_namespace("x").metadata.name == "x"
+    finally:
+        server.shutdown()
+    assert seen == [("GET", 429), ("GET", 503), ("GET", 200)]

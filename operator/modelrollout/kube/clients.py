@@ -1,6 +1,6 @@
 """API clients, configured once (in-cluster in a pod, else the kubeconfig), and polite.
 
-Every request the operator makes itself goes through `PoliteApiClient.request`: a
+Every request the operator makes itself goes through `PoliteApiClient.call_api`: a
 token bucket bounds the rate, and 429, 5xx and timeouts are retried a few times after
 a jittered, growing delay (the server's Retry-After when it gives one), so a thousand
 rollouts never stampede an API server that is already struggling.
@@ -43,11 +43,7 @@ def retryable(error: BaseException) -> tuple[bool, float | None]:
     if isinstance(error, ApiException):
         if error.status not in RETRIED_STATUSES:
             return False, None
-        header = (error.headers or {}).get("Retry-After")
-        try:
-            return True, float(header) if header is not None else None
-        except ValueError:
-            return True, None
+        return True, _seconds((error.headers or {}).get("Retry-After"))
     return isinstance(error, urllib3.exceptions.TimeoutError | urllib3.exceptions.ProtocolError), None
 
 
@@ -83,7 +79,11 @@ class TokenBucket:
 
 
 class PoliteApiClient(client.ApiClient):  # type: ignore[misc]
-    """The kubernetes ApiClient with a rate limit, retries with backoff, and a request hook."""
+    """The kubernetes ApiClient with a rate limit, retries with backoff, and a request hook.
+
+    `call_api` is the one place every generated API method sends its HTTP request; the
+    response's status is checked here, before the client turns an error into an exception.
+    """
 
     def __init__(self, bucket: TokenBucket, on_request: RequestHook | None = None) -> None:
         super().__init__()
@@ -91,13 +91,13 @@ class PoliteApiClient(client.ApiClient):  # type: ignore[misc]
         self.on_request = on_request
         self._random = random.Random()
 
-    def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+    def call_api(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
         attempt = 0
         while True:
             attempt += 1
             self.bucket.acquire()
             try:
-                response = super().request(method, url, *args, **kwargs)
+                response = super().call_api(method, url, *args, **kwargs)
             except (ApiException, urllib3.exceptions.HTTPError) as error:
                 self._count(method, error.status if isinstance(error, ApiException) else 0)
                 again, retry_after = retryable(error)
@@ -105,12 +105,24 @@ class PoliteApiClient(client.ApiClient):  # type: ignore[misc]
                     raise
                 time.sleep(retry_delay(attempt, retry_after, self._random.random()))
                 continue
-            self._count(method, getattr(response, "status", 200))
+            status = int(getattr(response, "status", 200))
+            self._count(method, status)
+            if status in RETRIED_STATUSES and attempt < MAX_ATTEMPTS:
+                header = response.getheader("Retry-After") if hasattr(response, "getheader") else None
+                time.sleep(retry_delay(attempt, _seconds(header), self._random.random()))
+                continue
             return response
 
     def _count(self, method: str, status: int) -> None:
         if self.on_request is not None:
             self.on_request(method, status)
+
+
+def _seconds(header: str | None) -> float | None:
+    try:
+        return float(header) if header is not None else None
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
