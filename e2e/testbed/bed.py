@@ -38,7 +38,7 @@ class Bed:
         *,
         pools: Sequence[str] | None = None,
         work_dir: Path | None = None,
-        tick_seconds: float = 1.0,
+        resync_seconds: float = 300.0,
         rbac: Path | None = None,
         plane: controlplane.ControlPlane | None = None,
         prometheus_server: prometheus.Prometheus | None = None,
@@ -52,7 +52,7 @@ class Bed:
         self._own_dir = work_dir is None
         self.work_dir = work_dir or Path(tempfile.mkdtemp(prefix="modelrollout-bed-"))
         self.pools = pools
-        self.tick_seconds = tick_seconds
+        self.resync_seconds = resync_seconds
         self.rbac = rbac
         self._stack = contextlib.ExitStack()
         self._given = (plane, prometheus_server, process_kubelet)
@@ -110,7 +110,7 @@ class Bed:
             {
                 "image": "modelrollout:dev",
                 "artifactStore": self.artifacts.as_uri(),
-                "tickSeconds": self.tick_seconds,
+                "resyncSeconds": self.resync_seconds,
                 "pools": simulated_pools(),
             },
         )

@@ -21,7 +21,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Final, TextIO, cast
 
@@ -207,17 +207,19 @@ class ControlPlane(processes.Supervised):
         *,
         work_dir: Path | None = None,
         pools: Sequence[str] | None = None,
+        counts: Mapping[str, int] | None = None,
         process_pods: bool = False,
         keep_work_dir: bool = False,
         start_timeout: float = 90.0,
     ) -> None:
-        """`pools`: node pools of `nodepools.yaml` to create (all when None).
+        """`pools`: node pools of `nodepools.yaml` to create (all when None); `counts`:
+        nodes per pool instead of the file's `count` (e.g. a wide cpu pool for scale runs).
 
         `process_pods`: leave the operator's inference-server and optimizer pods to the
         process kubelet instead of KWOK.
         """
         self.bins = bins
-        self.pools = nodes.select(nodes.load_pools(), pools)  # bad names fail before any I/O
+        self.pools = nodes.with_counts(nodes.select(nodes.load_pools(), pools), counts or {})  # fail before I/O
         self._own_dir = work_dir is None
         self.work_dir = work_dir or Path(tempfile.mkdtemp(prefix="modelrollout-testbed-"))
         self.process_pods = process_pods

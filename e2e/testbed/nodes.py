@@ -7,7 +7,7 @@ are the thin I/O shell around the Kubernetes API.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final, Literal, cast
@@ -86,6 +86,17 @@ def select(pools: NodePools, wanted: Iterable[str] | None) -> tuple[NodePool, ..
     if unknown:
         raise ValueError(f"unknown node pool(s) {unknown}; known: {sorted(known)}")
     return tuple(pool for pool in pools.pools if pool.name in wanted)
+
+
+def with_counts(pools: Sequence[NodePool], counts: Mapping[str, int]) -> tuple[NodePool, ...]:
+    """The pools with `counts[name]` nodes where given; an unknown pool name is an error."""
+    unknown = sorted(set(counts) - {pool.name for pool in pools})
+    if unknown:
+        raise ValueError(f"node counts for unknown pool(s) {unknown}")
+    return tuple(
+        NodePool.model_validate({**pool.model_dump(), "count": counts[pool.name]}) if pool.name in counts else pool
+        for pool in pools
+    )
 
 
 def node_manifests(pools: Sequence[NodePool], pool_label: str) -> list[dict[str, Any]]:

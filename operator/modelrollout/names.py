@@ -70,6 +70,7 @@ METRIC_ANALYSIS_CHECKS: Final = "modelrollout_analysis_checks_total"
 METRIC_ROLLBACKS: Final = "modelrollout_rollbacks_total"
 METRIC_OPTIMIZATION_SECONDS: Final = "modelrollout_optimization_seconds"
 METRIC_RECONCILE_DURATION: Final = "modelrollout_reconcile_duration_seconds"
+METRIC_API_REQUESTS: Final = "modelrollout_api_requests_total"
 METRIC_PHASE_SECONDS: Final = "modelrollout_phase_duration_seconds"
 OPERATOR_LABELS: Final = ("namespace", "name")
 # Added for alerting: the optimization Job's outcome (labels namespace, name, result =

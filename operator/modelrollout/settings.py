@@ -33,9 +33,15 @@ class OperatorSettings(BaseModel):
     env_from_secret: str | None = Field(
         default=None, alias="envFromSecret", description="Secret with credentials (e.g. AWS_*) for Job and server pods."
     )
-    tick_seconds: float = Field(
-        default=5.0, gt=0, alias="tickSeconds", description="How often each rollout is reconciled."
+    resync_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        alias="resyncSeconds",
+        description="Safety-net pass over every rollout this often; changes and due work wake one at once.",
     )
+    workers: int = Field(default=8, ge=1, le=256, description="Reconcile passes run at the same time, at most.")
+    api_qps: float = Field(default=50.0, gt=0, alias="apiQPS", description="The operator's own API requests/second.")
+    api_burst: int = Field(default=100, ge=1, alias="apiBurst", description="Requests allowed at once above apiQPS.")
     analysis_selector: str = Field(
         default='namespace="{namespace}"',
         alias="analysisSelector",

@@ -65,3 +65,11 @@ def test_bad_pool_files_are_refused_naming_the_field(tmp_path: Path, text: str, 
     with pytest.raises(ValueError, match=complaint) as raised:
         nodes.load_pools(path)
     assert str(path) in str(raised.value)
+
+
+def test_counts_widen_a_pool_without_editing_the_file() -> None:
+    pools = nodes.with_counts(nodes.select(nodes.load_pools(), ["cpu", "npu"]), {"cpu": 24})
+    assert [(p.name, p.count) for p in pools] == [("cpu", 24), ("npu", 1)]
+    assert len(nodes.node_manifests(pools, "pool")) == 25
+    with pytest.raises(ValueError, match="tpu"):
+        nodes.with_counts(pools, {"tpu": 3})

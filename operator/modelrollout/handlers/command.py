@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.kubeconfig:
         os.environ["KUBECONFIG"] = args.kubeconfig  # Kopf's own login reads it too
     if args.config:
-        os.environ[ENV_CONFIG] = args.config  # read by the handlers module at import (timer interval)
+        os.environ[ENV_CONFIG] = args.config
 
     import kopf  # noqa: PLC0415 - imported late so `modelrollout --help` stays fast
     from prometheus_client import start_http_server  # noqa: PLC0415
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     from modelrollout.handlers import registration, telemetry  # noqa: PLC0415
     from modelrollout.settings import load  # noqa: PLC0415
 
-    registration.configure(load(args.config), args.kubeconfig)
+    memo = registration.memo_for(load(args.config), args.kubeconfig)
     if args.metrics_port:
         start_http_server(args.metrics_port, addr=args.host, registry=telemetry.REGISTRY)
     # Replicas of one peering need distinct priorities, or Kopf pauses all of them; the
@@ -58,5 +58,6 @@ def main(argv: list[str] | None = None) -> int:
         clusterwide=not args.namespace,
         liveness_endpoint=liveness,
         priority=priority,
+        memo=memo,
     )
     return 0

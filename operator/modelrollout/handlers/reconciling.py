@@ -1,17 +1,20 @@
-"""One reconcile pass: read the world, ask the pure core, carry out its actions, write status.
+"""One reconcile pass: read what the core asks for, ask the core, carry out its actions, write status.
 
-Nothing here decides. Every branch is a read, a call or a write; the decisions are in
-`modelrollout.rollout.machine.decide`.
+Nothing here decides. What to read comes from `rollout.reads.plan`, what to do from
+`rollout.machine.decide`, and when to look again from `rollout.schedules.next_due`;
+the children come from the watches (`kube.observing.Seen`), never from a LIST.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
@@ -27,18 +30,14 @@ from modelrollout.metrics import queries
 from modelrollout.metrics.prometheus import PrometheusProvider
 from modelrollout.metrics.providers import Provider
 from modelrollout.pools import profiles
-from modelrollout.rollout import actions, machine, verdicts
+from modelrollout.rollout import actions, machine, reads, schedules, verdicts
 from modelrollout.rollout.observations import JobPhase, JobState, Observations, Placement
-from modelrollout.rollout.revisions import revision_of
 from modelrollout.settings import OperatorSettings
 
 log = logging.getLogger(__name__)
 
-EventSink = Callable[[str, str, str], None]  # (type, reason, message)
-
-
-class StatusSink(Protocol):
-    def __call__(self, changes: Mapping[str, Any]) -> None: ...
+Body = Mapping[str, Any]
+ChildKey = tuple[str, str]  # (kind, name)
 
 
 def _default_provider(url: str, timeout: float) -> Provider:
@@ -47,16 +46,29 @@ def _default_provider(url: str, timeout: float) -> Provider:
 
 @dataclass
 class Shell:
-    """What a pass needs from outside: clients, settings, the clock, a provider factory."""
+    """What a pass needs from outside: clients, settings, the clock, a provider factory.
+
+    `applied` remembers, per ModelDeployment, what was last applied to each child and
+    the marker the child had right after, so a pass whose child is still exactly that
+    skips the request; a child deleted or changed by someone else is applied again.
+    """
 
     clients: Clients
     settings: OperatorSettings
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
     provider_for: Callable[[str, float], Provider] = _default_provider
-    _services_ensured: set[str] = field(default_factory=set)
+    applied: dict[observing.Owner, dict[ChildKey, tuple[str, str]]] = field(default_factory=dict)
 
 
-def _status_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Outcome:
+    decision: machine.Decision | None
+    written: dict[str, Any] | None  # the object after our status patch; None when nothing changed
+    due: datetime | None  # the next time-based work (schedules.next_due)
+    plan: reads.Reads | None
+
+
+def status_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
     """A merge patch turning `old` status into `new`; keys we do not own are left alone."""
     owned = {f.alias or n for n, f in ModelDeploymentStatus.model_fields.items()}
     changes = {k: v for k, v in new.items() if old.get(k) != v}
@@ -64,9 +76,7 @@ def _status_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str,
     return changes
 
 
-def reconcile(
-    shell: Shell, body: Mapping[str, Any], write_status: StatusSink, emit: EventSink
-) -> machine.Decision | None:
+def reconcile(shell: Shell, body: Body, seen: observing.Seen) -> Outcome:
     started = time.monotonic()
     meta = body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
@@ -77,68 +87,97 @@ def reconcile(
         status = ModelDeploymentStatus.model_validate(dict(old_status))
     except ValidationError as err:
         # The CRD schema should have refused this; an older CRD may not have.
-        message = f"invalid spec: {err.errors()[0]['loc']}: {err.errors()[0]['msg']}"
-        write_status({"message": message, "observedGeneration": meta.get("generation")})
-        emit("Warning", "InvalidSpec", message)
-        return None
+        return _invalid(shell, body, f"invalid spec: {err.errors()[0]['loc']}: {err.errors()[0]['msg']}")
 
     owner = common.Owner.from_body(body)
-    placement = Placement()
-    try:
-        profile = profiles.select(shell.settings.profiles(), spec.serving)
-    except profiles.UnknownPool as err:
-        profile = None
-        placement = Placement(False, str(err))
-
-    revision = revision_of(spec)
-    rolling = status.target_revision != revision or status.phase in {Phase.PENDING, Phase.OPTIMIZING, Phase.DEPLOYING}
-    if profile is not None and rolling:
-        placement = profiles.placement(profile, observing.nodes(shell.clients))
-
-    attempt = machine.optimization_attempt(status, revision)
-    job = JobState(JobPhase.ABSENT, name=common.job_name(owner, revision, attempt), attempt=attempt)
-    if spec.optimization.enabled and (rolling or status.phase is Phase.OPTIMIZING):
-        job = observing.job_state(shell.clients, namespace, job.name, attempt)
-
-    found: tuple[verdicts.Verdict, ...] | None = None
-    analysis = spec.rollout.analysis
-    if analysis is not None and machine.analysis_due(spec, status, now) and status.canary is not None:
-        provider = shell.provider_for(analysis.prometheus.url, durations.parse(analysis.prometheus.timeout))
-        scope = queries.Scope(
-            namespace=namespace,
-            name=name,
-            model=spec.model.name,
-            window=analysis.window,
-            extra=shell.settings.analysis_selector.format(namespace=namespace, name=name),
-        )
-        round_ = verdicts.plan(spec.rollout, status, now)
-        canary = queries.Side(names.ROLE_CANARY, status.canary.version)
-        stable = queries.Side(names.ROLE_STABLE, status.stable.version) if status.stable else None
-        evidence = provider.measure(round_, scope, canary, stable)
-        found = tuple(verdicts.judge_all(round_.checks, evidence, round_.look, round_.planned))
-
+    plan = reads.plan(spec, status, now)
+    profile, placement = _profile(shell, spec, plan, seen)
+    job = JobState(JobPhase.ABSENT)
+    if plan.job_revision is not None:
+        job = observing.job_state(seen, common.job_name(owner, plan.job_revision, plan.job_attempt), plan.job_attempt)
     obs = Observations(
         now=now,
         generation=int(meta.get("generation") or 0),
         annotations=dict(meta.get("annotations") or {}),
         job=job,
-        stable=observing.deployment_state(shell.clients, namespace, common.deployment_name(owner, names.ROLE_STABLE)),
-        canary=observing.deployment_state(shell.clients, namespace, common.deployment_name(owner, names.ROLE_CANARY)),
+        stable=observing.deployment_state(seen, common.deployment_name(owner, names.ROLE_STABLE)),
+        canary=observing.deployment_state(seen, common.deployment_name(owner, names.ROLE_CANARY)),
         placement=placement,
-        verdicts=found,
+        verdicts=_analyse(shell, spec, status, namespace, name, now) if plan.analysis else None,
     )
     decision = machine.decide(spec, status, obs)
-    if profile is not None:
-        _carry_out(shell, owner, spec, profile, decision, emit)
-    else:
-        for action in decision.actions:
-            if isinstance(action, actions.EmitEvent):
-                emit(action.type, action.reason, action.message)
+    _carry_out(shell, owner, spec, profile, decision, seen)
+    written = _write_status(shell, body, old_status, decision.status)
+    _record(spec, status, decision, job, namespace, name, now, started)
+    return Outcome(decision, written, schedules.next_due(spec, decision.status, now), plan)
 
-    new_status = decision.status.model_dump(mode="json", by_alias=True, exclude_none=True)
-    changes = _status_changes(old_status, new_status)
-    if changes:
-        write_status(changes)
+
+def _invalid(shell: Shell, body: Body, message: str) -> Outcome:
+    meta = body["metadata"]
+    old = body.get("status") or {}
+    written = None
+    if old.get("message") != message:
+        changes = {"message": message, "observedGeneration": meta.get("generation")}
+        written = applying.write_status(shell.clients, meta["namespace"], meta["name"], changes)
+        _emit(shell, body, actions.EmitEvent("Warning", "InvalidSpec", message))
+    return Outcome(None, written, None, None)
+
+
+def _profile(
+    shell: Shell, spec: ModelDeploymentSpec, plan: reads.Reads, seen: observing.Seen
+) -> tuple[profiles.Profile | None, Placement]:
+    try:
+        profile = profiles.select(shell.settings.profiles(), spec.serving)
+    except profiles.UnknownPool as err:
+        return None, Placement(False, str(err))
+    if not plan.placement:
+        return profile, Placement()
+    return profile, profiles.placement(profile, seen.nodes)
+
+
+def _analyse(
+    shell: Shell, spec: ModelDeploymentSpec, status: ModelDeploymentStatus, namespace: str, name: str, now: datetime
+) -> tuple[verdicts.Verdict, ...] | None:
+    """This pass's checks, judged: the one call into the metrics provider."""
+    analysis = spec.rollout.analysis
+    if analysis is None or status.canary is None:
+        return None
+    provider = shell.provider_for(analysis.prometheus.url, durations.parse(analysis.prometheus.timeout))
+    scope = queries.Scope(
+        namespace=namespace,
+        name=name,
+        model=spec.model.name,
+        window=analysis.window,
+        extra=shell.settings.analysis_selector.format(namespace=namespace, name=name),
+    )
+    round_ = verdicts.plan(spec.rollout, status, now)
+    canary = queries.Side(names.ROLE_CANARY, status.canary.version)
+    stable = queries.Side(names.ROLE_STABLE, status.stable.version) if status.stable else None
+    evidence = provider.measure(round_, scope, canary, stable)
+    return tuple(verdicts.judge_all(round_.checks, evidence, round_.look, round_.planned))
+
+
+def _write_status(
+    shell: Shell, body: Body, old: Mapping[str, Any], new: ModelDeploymentStatus
+) -> dict[str, Any] | None:
+    changes = status_changes(old, new.model_dump(mode="json", by_alias=True, exclude_none=True))
+    if not changes:
+        return None
+    meta = body["metadata"]
+    return applying.write_status(shell.clients, meta["namespace"], meta["name"], changes)
+
+
+def _record(
+    spec: ModelDeploymentSpec,
+    status: ModelDeploymentStatus,
+    decision: machine.Decision,
+    job: JobState,
+    namespace: str,
+    name: str,
+    now: datetime,
+    started: float,
+) -> None:
+    analysis = spec.rollout.analysis
     slo_names = [c.name for c in verdicts.checks_for(analysis)] if analysis is not None else []
     telemetry.start(namespace, name, slo_names)
     telemetry.record_status(namespace, name, decision.status, now, durations.parse(spec.rollout.progress_deadline))
@@ -150,48 +189,78 @@ def reconcile(
         if report is not None and report.durationSeconds is not None:
             telemetry.OPTIMIZATION.labels(namespace, name).observe(report.durationSeconds)
     telemetry.RECONCILE.labels(namespace, name).observe(time.monotonic() - started)
-    return decision
 
 
 def _carry_out(
     shell: Shell,
     owner: common.Owner,
     spec: ModelDeploymentSpec,
-    profile: profiles.Profile,
+    profile: profiles.Profile | None,
     decision: machine.Decision,
-    emit: EventSink,
+    seen: observing.Seen,
 ) -> None:
-    if owner.uid not in shell._services_ensured and any(
-        isinstance(a, actions.EnsureDeployment) for a in decision.actions
-    ):
+    if profile is None:  # nowhere to run anything: only say so
+        for action in decision.actions:
+            if isinstance(action, actions.EmitEvent):
+                _emit(shell, owner, action)
+        return
+    if any(isinstance(a, actions.EnsureDeployment) for a in decision.actions):
+        # The Services front whatever Deployments run, so they are ensured with them.
         for svc in services.all_services(owner, shell.settings):
-            applying.apply(shell.clients, svc)
-        shell._services_ensured.add(owner.uid)
+            _apply_child(shell, owner, svc, seen.services)
     for action in decision.actions:
         match action:
             case actions.EnsureOptimizationJob():
                 job = jobs.optimization_job(owner, spec, action.revision, profile, shell.settings, action.attempt)
-                if applying.create_job(shell.clients, job):
+                if job["metadata"]["name"] not in seen.jobs and applying.create_job(shell.clients, job):
                     log.info("created optimization Job %s", job["metadata"]["name"])
             case actions.EnsureDeployment():
-                applying.apply(
-                    shell.clients,
-                    deployments.server_deployment(
-                        owner, spec, action.role, action.ref, action.replicas, profile, shell.settings
-                    ),
+                built = deployments.server_deployment(
+                    owner, spec, action.role, action.ref, action.replicas, profile, shell.settings
                 )
+                _apply_child(shell, owner, built, seen.deployments)
             case actions.RemoveDeployment():
-                applying.delete_deployment(shell.clients, owner.namespace, common.deployment_name(owner, action.role))
+                name = common.deployment_name(owner, action.role)
+                if name in seen.deployments:
+                    applying.delete_deployment(shell.clients, owner.namespace, name)
             case actions.SetTraffic():
                 gateway = spec.rollout.traffic.gateway
                 if spec.rollout.traffic.router is Router.GATEWAY_API and gateway is not None:
-                    applying.apply(
-                        shell.clients, httproutes.http_route(owner, gateway, action.canary_weight, shell.settings)
-                    )
+                    route = httproutes.http_route(owner, gateway, action.canary_weight, shell.settings)
+                    _apply_child(shell, owner, route, seen.routes)
             case actions.EmitEvent():
-                emit(action.type, action.reason, action.message)
+                _emit(shell, owner, action)
             case actions.CountRollback():
                 telemetry.ROLLBACKS.labels(owner.namespace, owner.name, action.reason).inc()
+
+
+def _apply_child(
+    shell: Shell,
+    owner: common.Owner,
+    obj: dict[str, Any],
+    present: Mapping[str, observing.DeploymentView | observing.ChildView],
+) -> None:
+    """Server-side apply, skipped when the child is exactly what this operator last applied."""
+    key = (obj["kind"], obj["metadata"]["name"])
+    digest = hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+    seen = present.get(key[1])
+    remembered = shell.applied.setdefault((owner.namespace, owner.name), {})
+    if seen is not None and remembered.get(key) == (digest, seen.marker):
+        return
+    remembered[key] = (digest, applying.apply(shell.clients, obj))
+
+
+def _emit(shell: Shell, owner: common.Owner | Body, event: actions.EmitEvent) -> None:
+    if isinstance(owner, common.Owner):
+        involved = {"name": owner.name, "namespace": owner.namespace, "uid": owner.uid}
+    else:
+        meta = owner["metadata"]
+        involved = {"name": meta["name"], "namespace": meta["namespace"], "uid": meta.get("uid", "")}
+    applying.post_event(shell.clients, involved, event.type, event.reason, event.message, shell.clock())
+
+
+def forget(shell: Shell, owner: observing.Owner) -> None:
+    shell.applied.pop(owner, None)
 
 
 def describe_api_error(err: ApiException) -> str:

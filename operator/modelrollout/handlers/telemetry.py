@@ -61,9 +61,19 @@ ROLLOUT_SECONDS = Gauge(
 PROGRESS_DEADLINE = Gauge(
     names.METRIC_PROGRESS_DEADLINE, "The rollout's progress deadline in seconds.", LABELS, registry=REGISTRY
 )
+API_REQUESTS = Counter(
+    names.METRIC_API_REQUESTS.removesuffix("_total"),
+    "Requests the operator's own client made to the API server (Kopf's watches aside), by method and code.",
+    ["method", "code"],
+    registry=REGISTRY,
+)
 PHASE_SECONDS = Gauge(
     names.METRIC_PHASE_SECONDS, "Seconds spent in the current phase so far.", [*LABELS, "phase"], registry=REGISTRY
 )
+
+
+def count_request(method: str, status: int) -> None:
+    API_REQUESTS.labels(method, str(status)).inc()
 
 
 def start(namespace: str, name: str, slos: Sequence[str]) -> None:

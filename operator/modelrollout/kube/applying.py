@@ -1,12 +1,21 @@
-"""Writing children: server-side apply with one field manager, create-once Jobs, deletes."""
+"""Writing: children by server-side apply with one field manager, create-once Jobs, deletes,
+the ModelDeployment's status, and Events.
+
+Field-manager policy: every field the operator sets on a child is owned by the manager
+`names.MANAGER` and applied with `force`, so a hand edit of an owned field is put back
+on the next pass; fields it does not set (e.g. an HPA's or `kubectl scale`'s replicas
+when the Deployment leaves them out) stay with whoever set them.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Final
 
 from kubernetes.client.exceptions import ApiException
 
 from modelrollout import names
+from modelrollout.kube import observing
 from modelrollout.kube.clients import Clients
 
 APPLY: Final = "application/apply-patch+yaml"
@@ -17,18 +26,28 @@ def _ssa(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {**kwargs, "field_manager": names.MANAGER, "force": True, "_content_type": APPLY}
 
 
-def apply(clients: Clients, obj: dict[str, Any]) -> None:
-    """Server-side apply: idempotent, and a no-op on the server when nothing changed."""
+def marker_of(kind: str, response: Any) -> str:
+    """What the watch will show of the object just applied (see `observing.BY_GENERATION`)."""
+    if isinstance(response, dict):
+        meta = response.get("metadata") or {}
+        generation, version = meta.get("generation"), meta.get("resourceVersion")
+    else:
+        generation, version = response.metadata.generation, response.metadata.resource_version
+    return str((generation if kind in observing.BY_GENERATION else version) or "")
+
+
+def apply(clients: Clients, obj: dict[str, Any]) -> str:
+    """Server-side apply (a no-op on the server when nothing changed); the applied object's marker."""
     kind = obj["kind"]
     meta = obj["metadata"]
     name, namespace = meta["name"], meta["namespace"]
     if kind == "Deployment":
-        clients.apps.patch_namespaced_deployment(**_ssa({"name": name, "namespace": namespace, "body": obj}))
+        done = clients.apps.patch_namespaced_deployment(**_ssa({"name": name, "namespace": namespace, "body": obj}))
     elif kind == "Service":
-        clients.core.patch_namespaced_service(**_ssa({"name": name, "namespace": namespace, "body": obj}))
+        done = clients.core.patch_namespaced_service(**_ssa({"name": name, "namespace": namespace, "body": obj}))
     elif kind == "HTTPRoute":
         group, version = obj["apiVersion"].split("/")
-        clients.custom.patch_namespaced_custom_object(
+        done = clients.custom.patch_namespaced_custom_object(
             **_ssa(
                 {
                     "group": group,
@@ -42,6 +61,7 @@ def apply(clients: Clients, obj: dict[str, Any]) -> None:
         )
     else:
         raise ValueError(f"no apply for kind {kind}")
+    return marker_of(kind, done)
 
 
 def create_job(clients: Clients, obj: dict[str, Any]) -> bool:
@@ -64,3 +84,36 @@ def delete_deployment(clients: Clients, namespace: str, name: str) -> bool:
             return False
         raise
     return True
+
+
+def write_status(clients: Clients, namespace: str, name: str, changes: dict[str, Any]) -> dict[str, Any]:
+    """A merge patch of the ModelDeployment's status; the object as the server now has it."""
+    done: dict[str, Any] = clients.custom.patch_namespaced_custom_object_status(
+        names.GROUP, names.VERSION, namespace, names.PLURAL, name, {"status": changes}
+    )
+    return done
+
+
+def post_event(
+    clients: Clients, involved: dict[str, Any], type_: str, reason: str, message: str, now: datetime
+) -> None:
+    """A core/v1 Event on the ModelDeployment (what `kubectl describe` and dashboards show)."""
+    stamp = now.isoformat().replace("+00:00", "Z")
+    clients.core.create_namespaced_event(
+        involved["namespace"],
+        {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": f"{involved['name']}.", "namespace": involved["namespace"]},
+            "involvedObject": {"apiVersion": names.API_VERSION, "kind": names.KIND, **involved},
+            "type": type_,
+            "reason": reason,
+            "message": message[:1024],
+            "source": {"component": names.MANAGER},
+            "reportingComponent": names.MANAGER,
+            "reportingInstance": names.MANAGER,
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+        },
+    )

@@ -1,27 +1,88 @@
-"""Reading what the pure core needs: the Job's outcome, the Deployments, the nodes."""
+"""What the pure core needs, read from the watched children: small views and the states made of them.
+
+The operator watches its own children (and the nodes) once for all ModelDeployments;
+each watched body is boiled down here to a small frozen view, which is what the
+indexes keep, what a change is detected on, and what a pass turns into the core's
+`JobState` and `DeploymentState`. Nothing in this module calls the API.
+"""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from modelrollout import names
 from modelrollout.api.optimization import OptimizationReport
-from modelrollout.kube.clients import Clients
 from modelrollout.pools.profiles import NodeView
 from modelrollout.rollout.observations import DeploymentState, JobPhase, JobState
 
+Body = Mapping[str, Any]
+Owner = tuple[str, str]  # (namespace, ModelDeployment name)
+# Kinds whose spec changes move metadata.generation; the others are compared by resourceVersion.
+BY_GENERATION = frozenset({"Deployment", "HTTPRoute"})
 
-def _get(fn: Any, **kwargs: Any) -> Any | None:
-    try:
-        return fn(**kwargs)
-    except ApiException as err:
-        if err.status == 404:
-            return None
-        raise
+
+@dataclass(frozen=True)
+class DeploymentView:
+    name: str
+    version: str
+    revision: str
+    replicas: int
+    ready: int
+    updated: bool
+    selector: tuple[tuple[str, str], ...]
+    marker: str  # metadata.generation: moves when someone else changes the spec
+
+
+@dataclass(frozen=True)
+class JobView:
+    name: str
+    complete: bool
+    failed: str | None  # "reason: message" of a Failed condition, else None
+
+
+@dataclass(frozen=True)
+class PodView:
+    name: str
+    labels: tuple[tuple[str, str], ...]
+    created: str
+    terminated: tuple[tuple[str | None, int | None], ...] = ()  # (message, exit code) per container
+    unschedulable: str = ""  # the scheduler's message while the pod cannot be placed
+
+    def matches(self, selector: Mapping[str, str]) -> bool:
+        own = dict(self.labels)
+        return all(own.get(k) == v for k, v in selector.items())
+
+
+@dataclass(frozen=True)
+class ChildView:
+    """A child the operator only writes (Service, HTTPRoute): is it there, and unchanged?"""
+
+    name: str
+    marker: str
+
+
+@dataclass(frozen=True)
+class Seen:
+    """Everything watched about one ModelDeployment's children, for one pass."""
+
+    deployments: Mapping[str, DeploymentView] = field(default_factory=dict)
+    jobs: Mapping[str, JobView] = field(default_factory=dict)
+    pods: tuple[PodView, ...] = ()
+    services: Mapping[str, ChildView] = field(default_factory=dict)
+    routes: Mapping[str, ChildView] = field(default_factory=dict)
+    nodes: tuple[NodeView, ...] = ()
+
+
+def owner_of(body: Body) -> Owner | None:
+    meta = body.get("metadata") or {}
+    instance = (meta.get("labels") or {}).get(names.LABEL_INSTANCE)
+    namespace = meta.get("namespace")
+    return (namespace, instance) if namespace and instance else None
 
 
 def parse_report(message: str | None) -> tuple[OptimizationReport | None, str]:
@@ -35,94 +96,127 @@ def parse_report(message: str | None) -> tuple[OptimizationReport | None, str]:
         return None, (lines[-1] if lines else "")[:500]
 
 
-def _terminated_messages(clients: Clients, namespace: str, job: str) -> list[tuple[str, str | None, int | None]]:
-    """(pod name, termination message, exit code) of the Job's pods, newest first."""
-    pods = clients.core.list_namespaced_pod(namespace=namespace, label_selector=f"job-name={job}").items
-    pods.sort(key=lambda p: p.metadata.creation_timestamp, reverse=True)
-    out = []
-    for pod in pods:
-        for status in (pod.status.container_statuses or []) if pod.status else []:
-            terminated = status.state.terminated if status.state else None
-            if terminated is not None:
-                out.append((pod.metadata.name, terminated.message, terminated.exit_code))
-    return out
+# --- views of watched bodies -------------------------------------------------------------
 
 
-def _pending_reason(clients: Clients, namespace: str, job: str) -> str:
-    return _unschedulable(clients, namespace, f"job-name={job}")
-
-
-def _unschedulable(clients: Clients, namespace: str, selector: str) -> str:
-    """The scheduler's message for the first pod it could not place, if any."""
-    pods = clients.core.list_namespaced_pod(namespace=namespace, label_selector=selector).items
-    for pod in pods:
-        for cond in (pod.status.conditions or []) if pod.status else []:
-            if cond.type == "PodScheduled" and cond.status == "False" and cond.message:
-                return str(cond.message)
-    return ""
-
-
-def job_state(clients: Clients, namespace: str, name: str, attempt: int = 1) -> JobState:
-    job = _get(clients.batch.read_namespaced_job, name=name, namespace=namespace)
-    if job is None:
-        return JobState(JobPhase.ABSENT, name=name, attempt=attempt)
-    status = job.status
-    conditions = {c.type: c for c in (status.conditions or []) if c.status == "True"} if status else {}
-    if "Complete" in conditions or "Failed" in conditions:
-        report, fallback = None, ""
-        for _, message, _code in _terminated_messages(clients, namespace, name):
-            report, fallback = parse_report(message)
-            if report is not None or fallback:
-                break
-        if "Complete" in conditions:
-            return JobState(JobPhase.SUCCEEDED, name=name, report=report, reason=fallback, attempt=attempt)
-        failed = conditions["Failed"]
-        reason = (report.reason if report else "") or fallback or f"{failed.reason}: {failed.message or ''}".strip()
-        return JobState(JobPhase.FAILED, name=name, report=report, reason=reason, attempt=attempt)
-    return JobState(JobPhase.RUNNING, name=name, reason=_pending_reason(clients, namespace, name), attempt=attempt)
-
-
-def deployment_state(clients: Clients, namespace: str, name: str) -> DeploymentState | None:
-    dep = _get(clients.apps.read_namespaced_deployment, name=name, namespace=namespace)
-    if dep is None:
-        return None
-    labels = dep.spec.template.metadata.labels or {}
-    annotations = dep.spec.template.metadata.annotations or {}
-    status = dep.status
-    desired = dep.spec.replicas if dep.spec.replicas is not None else 1
-    observed = (status.observed_generation or 0) >= (dep.metadata.generation or 0) if status else False
-    updated_replicas = (status.updated_replicas or 0) if status else 0
-    ready = (status.ready_replicas or 0) if status else 0
-    total = (status.replicas or 0) if status else 0
+def deployment_view(body: Body) -> DeploymentView:
+    meta, spec, status = body.get("metadata") or {}, body.get("spec") or {}, body.get("status") or {}
+    template = (spec.get("template") or {}).get("metadata") or {}
+    labels, annotations = template.get("labels") or {}, template.get("annotations") or {}
+    desired = spec.get("replicas")
+    desired = 1 if desired is None else int(desired)
+    generation = int(meta.get("generation") or 0)
+    observed = int(status.get("observedGeneration") or 0) >= generation
+    updated_replicas = int(status.get("updatedReplicas") or 0)
+    ready = int(status.get("readyReplicas") or 0)
+    total = int(status.get("replicas") or 0)
     # Rolled out: the controller saw this template, every replica runs it, none of the old is left.
     updated = observed and updated_replicas >= desired and total <= desired
-    ready = ready if updated else min(ready, updated_replicas)
-    pending = ""
-    if ready < desired:
-        selector = ",".join(f"{k}={v}" for k, v in (dep.spec.selector.match_labels or {}).items())
-        pending = _unschedulable(clients, namespace, selector)
-    return DeploymentState(
+    return DeploymentView(
+        name=str(meta.get("name", "")),
         version=labels.get(names.LABEL_VERSION, ""),
         revision=annotations.get(f"{names.GROUP}/revision", ""),
         replicas=desired,
-        ready=ready,
+        ready=ready if updated else min(ready, updated_replicas),
         updated=updated,
-        pending_reason=pending,
+        selector=tuple(sorted(((spec.get("selector") or {}).get("matchLabels") or {}).items())),
+        marker=str(generation),
     )
 
 
-def nodes(clients: Clients) -> list[NodeView]:
-    found = []
-    for node in clients.core.list_node().items:
-        conditions = {c.type: c.status for c in (node.status.conditions or [])} if node.status else {}
-        found.append(
-            NodeView(
-                name=node.metadata.name,
-                labels=node.metadata.labels or {},
-                taints=[{"key": t.key, "value": t.value, "effect": t.effect} for t in (node.spec.taints or [])],
-                allocatable=(node.status.allocatable or {}) if node.status else {},
-                ready=conditions.get("Ready") == "True",
-                unschedulable=bool(node.spec.unschedulable),
-            )
-        )
-    return found
+def job_view(body: Body) -> JobView:
+    meta, status = body.get("metadata") or {}, body.get("status") or {}
+    true = {c.get("type"): c for c in status.get("conditions") or [] if c.get("status") == "True"}
+    failed = true.get("Failed")
+    return JobView(
+        name=str(meta.get("name", "")),
+        complete="Complete" in true,
+        failed=f"{failed.get('reason', '')}: {failed.get('message') or ''}".strip() if failed else None,
+    )
+
+
+def pod_view(body: Body) -> PodView:
+    meta, status = body.get("metadata") or {}, body.get("status") or {}
+    terminated = []
+    for container in status.get("containerStatuses") or []:
+        ended = (container.get("state") or {}).get("terminated")
+        if ended is not None:
+            terminated.append((ended.get("message"), ended.get("exitCode")))
+    unschedulable = ""
+    for cond in status.get("conditions") or []:
+        if cond.get("type") == "PodScheduled" and cond.get("status") == "False" and cond.get("message"):
+            unschedulable = str(cond["message"])
+            break
+    return PodView(
+        name=str(meta.get("name", "")),
+        labels=tuple(sorted((meta.get("labels") or {}).items())),
+        created=str(meta.get("creationTimestamp") or ""),
+        terminated=tuple(terminated),
+        unschedulable=unschedulable,
+    )
+
+
+def child_view(body: Body) -> ChildView:
+    meta = body.get("metadata") or {}
+    marker = meta.get("generation") if body.get("kind") in BY_GENERATION else meta.get("resourceVersion")
+    return ChildView(name=str(meta.get("name", "")), marker=str(marker or ""))
+
+
+def node_view(body: Body) -> NodeView:
+    meta, spec, status = body.get("metadata") or {}, body.get("spec") or {}, body.get("status") or {}
+    conditions = {c.get("type"): c.get("status") for c in status.get("conditions") or []}
+    return NodeView(
+        name=str(meta.get("name", "")),
+        labels=dict(meta.get("labels") or {}),
+        taints=[
+            {"key": t.get("key"), "value": t.get("value"), "effect": t.get("effect")} for t in spec.get("taints") or []
+        ],
+        allocatable=dict(status.get("allocatable") or {}),
+        ready=conditions.get("Ready") == "True",
+        unschedulable=bool(spec.get("unschedulable")),
+    )
+
+
+# --- the core's states, made of the views ------------------------------------------------
+
+
+def _pods_of_job(pods: Iterable[PodView], job: str) -> list[PodView]:
+    mine = [p for p in pods if p.matches({"job-name": job})]
+    return sorted(mine, key=lambda p: p.created, reverse=True)  # newest first
+
+
+def job_state(seen: Seen, name: str, attempt: int = 1) -> JobState:
+    job = seen.jobs.get(name)
+    if job is None:
+        return JobState(JobPhase.ABSENT, name=name, attempt=attempt)
+    pods = _pods_of_job(seen.pods, name)
+    if job.complete or job.failed is not None:
+        report, fallback = None, ""
+        for message, _code in (t for pod in pods for t in pod.terminated):
+            report, fallback = parse_report(message)
+            if report is not None or fallback:
+                break
+        if job.complete:
+            return JobState(JobPhase.SUCCEEDED, name=name, report=report, reason=fallback, attempt=attempt)
+        reason = (report.reason if report else "") or fallback or (job.failed or "")
+        return JobState(JobPhase.FAILED, name=name, report=report, reason=reason, attempt=attempt)
+    pending = next((p.unschedulable for p in pods if p.unschedulable), "")
+    return JobState(JobPhase.RUNNING, name=name, reason=pending, attempt=attempt)
+
+
+def deployment_state(seen: Seen, name: str) -> DeploymentState | None:
+    dep = seen.deployments.get(name)
+    if dep is None:
+        return None
+    pending = ""
+    if dep.ready < dep.replicas:
+        selector = dict(dep.selector)
+        pending = next((p.unschedulable for p in seen.pods if p.unschedulable and p.matches(selector)), "")
+    return DeploymentState(
+        version=dep.version,
+        revision=dep.revision,
+        replicas=dep.replicas,
+        ready=dep.ready,
+        updated=dep.updated,
+        pending_reason=pending,
+    )
