@@ -49,7 +49,7 @@ class Release:
             "config": {
                 "image": "modelrollout:dev",
                 "artifactStore": (work / "artifacts").as_uri(),
-                "tickSeconds": 1.0,
+                "resyncSeconds": 60,
                 "pools": beds.simulated_pools(),
             },
             "artifactStore": {"pvc": {"namespaces": [workload_namespace]}},
@@ -164,11 +164,11 @@ def test_upgrade_changes_settings_and_keeps_state(
     rolled_out: dict[str, Any], release: Release, kubectl: kubectl_cli.Kubectl
 ) -> None:
     before = kubectl.json("get", "deployment", ACCOUNT, "-n", NAMESPACE)
-    release.helm("upgrade", RELEASE, str(helm.CHART), "--reuse-values", "--set", "config.tickSeconds=2")
+    release.helm("upgrade", RELEASE, str(helm.CHART), "--reuse-values", "--set", "config.resyncSeconds=120")
     status = json.loads(release.helm("status", RELEASE, "-o", "json").stdout)
     assert status["info"]["status"] == "deployed" and status["version"] == 2
     config = kubectl.json("get", "configmap", "modelrollout-operator-config", "-n", NAMESPACE)["data"]["config.yaml"]
-    assert yaml.safe_load(config)["tickSeconds"] == 2
+    assert yaml.safe_load(config)["resyncSeconds"] == 120
     after = kubectl.json("get", "deployment", ACCOUNT, "-n", NAMESPACE)
     checksum = "modelrollout.io/config-checksum"
     assert (

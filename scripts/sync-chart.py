@@ -42,7 +42,14 @@ def settings_schema() -> dict[str, Any]:
 def expected() -> dict[Path, str]:
     files = {MANIFESTS / copy: (MANIFESTS / source).read_text() for source, copy in COPIES}
     schema = json.loads(SCHEMA.read_text())
-    schema["properties"]["config"] = settings_schema()
+    config = settings_schema()
+    # The settings' own definitions ($ref "#/$defs/...") resolve from the document's root.
+    definitions = config.pop("$defs", None)
+    schema["properties"]["config"] = config
+    if definitions:
+        schema["$defs"] = definitions
+    else:
+        schema.pop("$defs", None)
     files[SCHEMA] = json.dumps(schema, indent=2) + "\n"
     return files
 

@@ -13,7 +13,7 @@ def test_a_resting_rollout_reads_nothing_but_its_deployments() -> None:
     world.measure = healthy
     world.run_until(Phase.SUCCEEDED)
     assert reads.plan(world.spec, world.status, world.now) == reads.Reads(
-        placement=False, job_revision=None, analysis=False
+        placement=False, job_revision=None, job_attempt=1, analysis=False
     )
 
 
@@ -41,3 +41,18 @@ def test_analysis_is_read_when_due_and_only_then() -> None:
         due.append(plan.analysis)
         world.tick(5)
     assert any(due) and not all(due)
+
+
+def test_a_retry_after_a_failed_optimization_reads_the_new_attempts_job() -> None:
+    world = World(spec_with())
+    world.measure = healthy
+    world.run_until(Phase.SUCCEEDED)
+    world.job_fails = True
+    world.set_spec(spec_with(model={"version": "8"}))
+    world.run_until(Phase.FAILED)
+    assert reads.plan(world.spec, world.status, world.now).job_attempt == 1
+    world.job_fails = False
+    world.annotations["modelrollout.io/retry"] = "1"
+    world.tick()
+    plan = reads.plan(world.spec, world.status, world.now)
+    assert (plan.job_revision, plan.job_attempt) == (world.status.target_revision, 2)

@@ -172,7 +172,7 @@ def test_a_config_change_rolls_the_operator(tmp_path: Path) -> None:
         pod = _one(helm.template(tmp_path, values), "Deployment")["spec"]["template"]
         return str(pod["metadata"]["annotations"]["modelrollout.io/config-checksum"])
 
-    assert checksum({}) != checksum({"config": {"tickSeconds": 2}})
+    assert checksum({}) != checksum({"config": {"resyncSeconds": 120}})
 
 
 def test_monitoring_is_off_by_default(tmp_path: Path) -> None:
@@ -188,7 +188,7 @@ def test_monitoring_is_off_by_default(tmp_path: Path) -> None:
         ({"operator": {"replica": 2}}, "replica"),
         ({"image": {"pullPolicy": "Sometimes"}}, "pullPolicy"),
         ({"config": {"artifactstore": "s3://x"}}, "artifactstore"),
-        ({"config": {"tickSeconds": 0}}, "tickSeconds"),
+        ({"config": {"resyncSeconds": 0}}, "resyncSeconds"),
         ({"artifactStore": {"pvc": {"accessModes": ["ReadWriteSometimes"]}}}, "accessModes"),
         ({"serviceMonitor": {"interval": "soon"}}, "interval"),
     ],
