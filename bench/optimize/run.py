@@ -169,6 +169,7 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=2, help="intra-op threads = CPUs of the replica priced")
     p.add_argument("--deadline", type=float, default=1620.0, help="the Job's search deadline, seconds")
     p.add_argument("--calibration-samples", type=int, default=128, help="as the CRD's default")
+    p.add_argument("--candidates", default="auto", help="auto, or the Job's JSON list (a shorter run)")
     p.add_argument("--skip-digits", action="store_true")
     a = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
@@ -180,6 +181,7 @@ def main() -> int:
         "--benchmark-batch", "32", "--benchmark-seconds", str(a.seconds), "--threads", str(a.threads),
         "--pool", "cpu", "--price-per-hour", repr(price), "--deadline-seconds", str(a.deadline),
         "--calibration-samples", str(a.calibration_samples), "--evaluation-samples", str(a.samples),
+        "--candidates", a.candidates,
     ]  # fmt: skip
 
     if not a.skip_digits:
