@@ -140,8 +140,10 @@ def hand_tuned(source: pathlib.Path, work: pathlib.Path) -> pathlib.Path:
 
 
 def artifact_file(uri: str) -> pathlib.Path:
-    folder = pathlib.Path(urlparse(uri).path)
-    return next(p for name in ("model.onnx", "model.xml") if (p := folder / name).exists())
+    path = pathlib.Path(urlparse(uri).path)
+    if path.is_file():  # the store names the model file itself
+        return path
+    return next(p for name in ("model.onnx", "model.xml") if (p := path / name).exists())
 
 
 def side_by_side(
