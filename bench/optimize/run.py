@@ -140,8 +140,10 @@ def hand_tuned(source: pathlib.Path, work: pathlib.Path) -> pathlib.Path:
 
 
 def artifact_file(uri: str) -> pathlib.Path:
-    folder = pathlib.Path(urlparse(uri).path)
-    return next(p for name in ("model.onnx", "model.xml") if (p := folder / name).exists())
+    path = pathlib.Path(urlparse(uri).path)
+    if path.is_file():  # the store names the model file itself
+        return path
+    return next(p for name in ("model.onnx", "model.xml") if (p := path / name).exists())
 
 
 def side_by_side(
@@ -169,6 +171,7 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=2, help="intra-op threads = CPUs of the replica priced")
     p.add_argument("--deadline", type=float, default=1620.0, help="the Job's search deadline, seconds")
     p.add_argument("--calibration-samples", type=int, default=128, help="as the CRD's default")
+    p.add_argument("--candidates", default="auto", help="auto, or the Job's JSON list (a shorter run)")
     p.add_argument("--skip-digits", action="store_true")
     a = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
@@ -180,6 +183,7 @@ def main() -> int:
         "--benchmark-batch", "32", "--benchmark-seconds", str(a.seconds), "--threads", str(a.threads),
         "--pool", "cpu", "--price-per-hour", repr(price), "--deadline-seconds", str(a.deadline),
         "--calibration-samples", str(a.calibration_samples), "--evaluation-samples", str(a.samples),
+        "--candidates", a.candidates,
     ]  # fmt: skip
 
     if not a.skip_digits:
