@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from e2e.testbed import binaries, controlplane, kubelet, prometheus
+from e2e.testbed import bed as beds
+from e2e.testbed import binaries, controlplane, kubelet, operators, prometheus
 from e2e.testbed import kubectl as kubectl_cli
 
 REPO = Path(__file__).resolve().parents[1]
@@ -72,3 +73,23 @@ def process_kubelet(
     """Runs the operator's server and optimizer pods as local processes, for the session."""
     with kubelet.ProcessKubelet(control_plane.api_client(), prometheus_server=prometheus_server) as running:
         yield running
+
+
+@pytest.fixture(scope="module")
+def bed(
+    control_plane: controlplane.ControlPlane,
+    prometheus_server: prometheus.Prometheus,
+    process_kubelet: kubelet.ProcessKubelet,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[beds.Bed]:
+    """The operator as its own process under its ServiceAccount, per module; RBAC never refuses it."""
+    with beds.Bed(
+        work_dir=tmp_path_factory.mktemp("bed"),
+        rbac=REPO / "manifests" / "rbac",
+        plane=control_plane,
+        prometheus_server=prometheus_server,
+        process_kubelet=process_kubelet,
+    ) as running:
+        yield running
+    refused = operators.rbac_refusals(running.operator.log_path.read_text(errors="replace"))
+    assert refused == [], f"the operator was refused by RBAC: {refused[:3]}"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from e2e.testbed import bed as beds
-from e2e.testbed import controlplane, dashboards, kubelet, models, prometheus, samples
+from e2e.testbed import dashboards, models, samples
 from modelrollout import names
 
 pytestmark = pytest.mark.e2e
@@ -21,23 +21,6 @@ pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[1]
 NAME = "clf"
 Body = dict[str, Any]
-
-
-@pytest.fixture(scope="module")
-def bed(
-    control_plane: controlplane.ControlPlane,
-    prometheus_server: prometheus.Prometheus,
-    process_kubelet: kubelet.ProcessKubelet,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[beds.Bed]:
-    with beds.Bed(
-        work_dir=tmp_path_factory.mktemp("bed"),
-        rbac=REPO / "manifests" / "rbac",
-        plane=control_plane,
-        prometheus_server=prometheus_server,
-        process_kubelet=process_kubelet,
-    ) as running:
-        yield running
 
 
 @pytest.fixture(scope="module")

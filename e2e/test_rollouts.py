@@ -9,7 +9,7 @@ so the replica split the operator sets is the traffic split the servers see.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import pytest
 from kubernetes import client
 
 from e2e.testbed import bed as beds
-from e2e.testbed import controlplane, kubelet, models, nodes, operators, prometheus, samples
+from e2e.testbed import models, nodes, prometheus, samples
 from modelrollout import names
 
 pytestmark = pytest.mark.e2e
@@ -25,25 +25,6 @@ pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[1]
 NAME = "clf"
 Body = dict[str, Any]
-
-
-@pytest.fixture(scope="module")
-def bed(
-    control_plane: controlplane.ControlPlane,
-    prometheus_server: prometheus.Prometheus,
-    process_kubelet: kubelet.ProcessKubelet,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[beds.Bed]:
-    with beds.Bed(
-        work_dir=tmp_path_factory.mktemp("bed"),
-        rbac=REPO / "manifests" / "rbac",
-        plane=control_plane,
-        prometheus_server=prometheus_server,
-        process_kubelet=process_kubelet,
-    ) as running:
-        yield running
-    refused = operators.rbac_refusals(running.operator.log_path.read_text(errors="replace"))
-    assert refused == [], f"the operator was refused by RBAC: {refused[:3]}"
 
 
 def model(tmp_path: Path, version: str, **knobs: int) -> str:
