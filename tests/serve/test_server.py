@@ -7,6 +7,7 @@ import json
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import openvino as ov
@@ -253,13 +254,22 @@ def test_sigterm_finishes_the_request_in_flight(start_server: StartServer, slow_
         "--model-name", "slow", "--model-uri", str(slow_model), "--threads", "1",
         "--shutdown-timeout-seconds", "60",
     )  # fmt: skip
-    x = np.eye(256, dtype=np.float32)
-    body = {"inputs": [
-        {"name": "n", "datatype": "INT64", "shape": [], "data": [3000]},
-        {"name": "x", "datatype": "FP32", "shape": [256, 256], "data": x.ravel().tolist()},
-    ]}  # fmt: skip
+    x = np.eye(256, dtype=np.float32).ravel().tolist()
+
+    def body(n: int) -> dict[str, Any]:
+        return {"inputs": [
+            {"name": "n", "datatype": "INT64", "shape": [], "data": [n]},
+            {"name": "x", "datatype": "FP32", "shape": [256, 256], "data": x},
+        ]}  # fmt: skip
+
+    # The request must outlast the listener's close on any CPU: time a short one first and
+    # size the real one to take about ten seconds here.
+    started = time.monotonic()
+    assert requests.post(server.url + "/v2/models/slow/infer", json=body(1000), timeout=120).ok
+    per_iteration = (time.monotonic() - started) / 1000
+    iterations = max(2000, int(10 / per_iteration))
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        pending = pool.submit(requests.post, server.url + "/v2/models/slow/infer", json=body, timeout=120)
+        pending = pool.submit(requests.post, server.url + "/v2/models/slow/infer", json=body(iterations), timeout=120)
         deadline = time.monotonic() + 30
         while server.metric(names.METRIC_IN_FLIGHT) < 1:
             assert time.monotonic() < deadline, "the request never got in flight"
