@@ -30,7 +30,7 @@ import numpy.typing as npt
 from bench.decisions import today
 
 from modelrollout import names
-from modelrollout.api import durations, v1alpha1
+from modelrollout.api import v1alpha1
 from modelrollout.rollout import actions, machine, verdicts
 from modelrollout.rollout.observations import DeploymentState, Observations
 from modelrollout.rollout.statistics import Histogram
@@ -241,7 +241,7 @@ def today_judge(
     """Today's judge, on the last window's counts (rate() over `window`)."""
     analysis = spec_.rollout.analysis
     assert analysis is not None
-    windows = max(1, round(durations.parse(analysis.window) / durations.parse(analysis.interval)))
+    windows = max(1, round(analysis.window / analysis.interval))
     canary, stable = _sum(ev.canary[-windows:]), _sum(ev.stable[-windows:])
     ratio = analysis.slos.latency.max_ratio_to_stable if analysis.slos.latency else None
     found = []
@@ -304,7 +304,7 @@ def rollout(
     new = spec_.model_copy(update={"model": spec_.model.model_copy(update={"version": "2"})})
     analysis = new.rollout.analysis
     assert analysis is not None
-    tick = timedelta(seconds=durations.parse(analysis.interval))
+    tick = analysis.interval
     status = start
     deployments = {names.ROLE_STABLE: DeploymentState("1", start.stable.revision if start.stable else "", 4, 4)}
     evidence = Evidence()

@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from modelrollout.api import durations, v1alpha1
@@ -51,3 +55,20 @@ def test_bad_durations_are_refused_with_the_text(text: str) -> None:
 @pytest.mark.parametrize("seconds", [0, 1, 59, 60, 61, 3600, 5400, 0.25])
 def test_format_seconds_round_trips(seconds: float) -> None:
     assert durations.parse(durations.format_seconds(seconds)) == seconds
+
+
+def test_durations_are_timedeltas_in_the_model_and_text_in_manifests() -> None:
+    analysis = v1alpha1.Analysis.model_validate(
+        {"prometheus": {"url": "http://prometheus:9090"}, "interval": "1m30s", "slos": {"errorRate": {"max": 0.01}}}
+    )
+    assert analysis.interval == timedelta(seconds=90)
+    assert analysis.max_step_extension == timedelta(minutes=10)  # a default is a timedelta too
+    dumped = analysis.model_dump(mode="json", by_alias=True)
+    assert dumped["interval"] == "1m30s"
+    assert dumped["maxStepExtension"] == "10m"
+    assert v1alpha1.Analysis.model_validate(dumped) == analysis
+
+
+@given(st.integers(min_value=0, max_value=10**7))
+def test_duration_text_round_trips(seconds: int) -> None:
+    assert durations.parse(durations.text(timedelta(seconds=seconds))) == seconds

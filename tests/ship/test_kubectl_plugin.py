@@ -136,7 +136,7 @@ def test_status_of_a_new_resource() -> None:
 
 def test_status_when_paused_and_succeeded() -> None:
     paused = _canary_status().model_copy(
-        update={"phase": v1alpha1.Phase.PAUSED, "pause_reason": "AnalysisInconclusive"}
+        update={"phase": v1alpha1.Phase.PAUSED, "pause_reason": v1alpha1.PauseReason.ANALYSIS_INCONCLUSIVE}
     )
     assert "paused: AnalysisInconclusive" in rendering.render_status(_resource(paused), NOW)
     done = _canary_status().model_copy(update={"phase": v1alpha1.Phase.SUCCEEDED, "current_step": None})

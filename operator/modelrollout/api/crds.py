@@ -14,13 +14,15 @@ import copy
 import enum
 import types
 import typing
+from datetime import timedelta
 from typing import Any, Final
 
 import yaml
 from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema
 
 from modelrollout import names
-from modelrollout.api import v1alpha1
+from modelrollout.api import durations, v1alpha1
 
 _DROP_KEYS: Final = {"title", "$defs"}
 _PRINTER_COLUMNS: Final = [
@@ -157,8 +159,17 @@ def _children(key: str, value: Any, defs: dict[str, Any], models: dict[str, type
     return _structural(value, defs, models, defaults=defaults)
 
 
+class _Schema(GenerateJsonSchema):
+    def encode_default(self, dft: Any) -> Any:
+        # A field's own serializer does not reach its default here: write durations as
+        # the manifest's text ("30m"), not ISO 8601.
+        if isinstance(dft, timedelta):
+            return durations.text(dft)
+        return super().encode_default(dft)
+
+
 def _schema_of(model: type[BaseModel], *, defaults: bool) -> dict[str, Any]:
-    raw = model.model_json_schema(by_alias=True, mode="validation")
+    raw = model.model_json_schema(by_alias=True, mode="validation", schema_generator=_Schema)
     defs = raw.get("$defs", {})
     models = _models_reachable(model)
     top = _structural(raw, defs, models, defaults=defaults)

@@ -11,7 +11,7 @@ both.
 from __future__ import annotations
 
 import itertools
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Final, TypedDict
 
@@ -22,7 +22,7 @@ from pydantic.config import JsonDict
 from modelrollout.api import durations
 from modelrollout.api.optimization import CandidateResult, CandidateSpec, Metric, Objective, Runtime, SelectedArtifact
 
-Duration = Annotated[str, Field(pattern=durations.PATTERN, json_schema_extra={"example": "30s"})]
+Duration = durations.Duration
 URI_PATTERN: Final = r"^((file|pvc|https?|s3)://.+|models:/.+)$"
 QUANTITY_PATTERN: Final = (
     r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
@@ -43,7 +43,11 @@ def cel(rule: str, message: str, *, field_path: str | None = None) -> JsonDict:
 
 class _Model(BaseModel):
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, use_enum_values=False
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        use_enum_values=False,
     )
 
 
@@ -184,7 +188,7 @@ class Optimization(_Model):
     evaluation: Evaluation = Field(default_factory=Evaluation, description="How accuracy is judged.")
     benchmark_batch: int = Field(default=32, ge=1, le=4096, description="Batch size for the throughput benchmark.")
     timeout: Duration = Field(
-        default="30m",
+        default=timedelta(minutes=30),
         description="Deadline of the optimization Job: the search tries candidates by expected gain and "
         "skips, with a reason, the ones that would not finish in time.",
     )
@@ -243,7 +247,7 @@ class Batching(_Model):
         "input and output is never batched.",
     )
     max_delay: Duration = Field(
-        default="0ms",
+        default=timedelta(0),
         description="How long a free worker waits for a batch to fill. 0ms: never waits; a batch is what "
         "queued while the workers were busy, so an idle server adds no latency.",
     )
@@ -333,7 +337,7 @@ class Traffic(_Model):
 
 class Prometheus(_Model):
     url: str = Field(pattern=r"^https?://.+", max_length=2048, description="Base URL of the Prometheus HTTP API.")
-    timeout: Duration = Field(default="10s", description="Timeout of one query.")
+    timeout: Duration = Field(default=timedelta(seconds=10), description="Timeout of one query.")
 
 
 class LatencySLO(_Model):
@@ -418,8 +422,10 @@ class Analysis(_Model):
     )
 
     prometheus: Prometheus = Field(description="Where to query.")
-    interval: Duration = Field(default="30s", description="Time between two checks (looks at the step's evidence).")
-    window: Duration = Field(default="1m", description="The {{window}} of custom metric queries.")
+    interval: Duration = Field(
+        default=timedelta(seconds=30), description="Time between two checks (looks at the step's evidence)."
+    )
+    window: Duration = Field(default=timedelta(minutes=1), description="The {{window}} of custom metric queries.")
     failure_limit: int = Field(default=2, ge=1, le=100, description="Failed checks before rollback.")
     inconclusive_limit: int = Field(
         default=5, ge=1, le=1000, description="Consecutive errored checks (no answer) before the rollout pauses."
@@ -434,7 +440,7 @@ class Analysis(_Model):
         description="How sure a verdict must be, per check and step, over all of the step's looks.",
     )
     max_step_extension: Duration = Field(
-        default="10m",
+        default=timedelta(minutes=10),
         description="How long a step may run past its pause while the evidence is inconclusive; then Paused.",
     )
     slos: SLOs = Field(default_factory=SLOs, description="Built-in SLOs on the inference server's metrics.")
@@ -491,7 +497,8 @@ class Rollout(_Model):
         default=None, description="SLO gates. Without it, each step only waits for its pause."
     )
     progress_deadline: Duration = Field(
-        default="30m", description="A rollout not done after this is reported stuck (condition and metric)."
+        default=timedelta(minutes=30),
+        description="A rollout not done after this is reported stuck (condition and metric).",
     )
 
     @model_validator(mode="after")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from modelrollout import names
-from modelrollout.api import durations
 from modelrollout.api.v1alpha1 import ModelDeploymentSpec, VersionRef
 from modelrollout.builders import common, pods
 from modelrollout.pools.profiles import Profile
@@ -46,7 +45,7 @@ def server_deployment(
         names.ENV_GRPC_PORT: str(names.GRPC_PORT),
         # Unset, batches as large as the one the optimizer measured throughput at.
         names.ENV_MAX_BATCH_SIZE: str(spec.serving.batching.max_batch_size or spec.optimization.benchmark_batch),
-        names.ENV_MAX_BATCH_DELAY_SECONDS: repr(durations.parse(spec.serving.batching.max_delay)),
+        names.ENV_MAX_BATCH_DELAY_SECONDS: repr(spec.serving.batching.max_delay.total_seconds()),
         # The threads the optimization Job measured with (pods.threads).
         names.ENV_THREADS: str(pods.threads(spec.serving.resources)),
     }

@@ -6,7 +6,6 @@ import json
 from typing import Any
 
 from modelrollout import names
-from modelrollout.api import durations
 from modelrollout.api.v1alpha1 import ModelDeploymentSpec
 from modelrollout.builders import common, pods
 from modelrollout.pools import pricing
@@ -42,7 +41,7 @@ def optimize_args(
         "--benchmark-batch", str(opt.benchmark_batch),
         "--evaluation-samples", str(opt.evaluation.samples),
         "--objective", opt.objective.value,
-        "--deadline-seconds", str(search_deadline(durations.parse(opt.timeout))),
+        "--deadline-seconds", str(search_deadline(opt.timeout.total_seconds())),
         "--pool", profile.name,
         # Measured as it will serve: the server's intra-op threads (see pods.threads).
         "--threads", str(pods.threads(spec.serving.resources)),
@@ -103,7 +102,7 @@ def optimization_job(
         "metadata": common.metadata(owner, name, lbls, revision=revision),
         "spec": {
             "backoffLimit": spec.optimization.backoff_limit,
-            "activeDeadlineSeconds": int(durations.parse(spec.optimization.timeout)),
+            "activeDeadlineSeconds": int(spec.optimization.timeout.total_seconds()),
             "ttlSecondsAfterFinished": settings.job_ttl_seconds,
             "template": {
                 "metadata": {"labels": lbls, "annotations": {f"{names.GROUP}/revision": revision}},

@@ -142,12 +142,12 @@ def _analyse(
     analysis = spec.rollout.analysis
     if analysis is None or status.canary is None:
         return None
-    provider = shell.provider_for(analysis.prometheus.url, durations.parse(analysis.prometheus.timeout))
+    provider = shell.provider_for(analysis.prometheus.url, analysis.prometheus.timeout.total_seconds())
     scope = queries.Scope(
         namespace=namespace,
         name=name,
         model=spec.model.name,
-        window=analysis.window,
+        window=durations.text(analysis.window),
         extra=shell.settings.analysis_selector.format(namespace=namespace, name=name),
     )
     round_ = verdicts.plan(spec.rollout, status, now)
@@ -180,7 +180,7 @@ def _record(
     analysis = spec.rollout.analysis
     slo_names = [c.name for c in verdicts.checks_for(analysis)] if analysis is not None else []
     telemetry.start(namespace, name, slo_names)
-    telemetry.record_status(namespace, name, decision.status, now, durations.parse(spec.rollout.progress_deadline))
+    telemetry.record_status(namespace, name, decision.status, now, spec.rollout.progress_deadline.total_seconds())
     telemetry.record_verdicts(namespace, name, decision.verdicts)
     if status.phase is Phase.OPTIMIZING and decision.status.phase is not Phase.OPTIMIZING:
         succeeded = decision.status.phase is not Phase.FAILED

@@ -27,7 +27,6 @@ from datetime import datetime
 from typing import Final, Unpack
 
 from modelrollout import names
-from modelrollout.api import durations
 from modelrollout.api.optimization import Runtime
 from modelrollout.api.v1alpha1 import (
     MAX_HISTORY,
@@ -85,7 +84,7 @@ def analysis_due(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, now: 
     marks = [t for t in (status.analysis.last_check, status.step_started_at) if t is not None]
     if not marks:
         return True
-    return (now - max(marks)).total_seconds() >= durations.parse(analysis.interval)
+    return now - max(marks) >= analysis.interval
 
 
 def optimization_attempt(status: ModelDeploymentStatus, revision: str) -> int:
@@ -431,7 +430,7 @@ class _Pass:
             return False
         since = self.s.canary_unready_since or self.now
         self.update(canary_unready_since=since)
-        return (self.now - since).total_seconds() > durations.parse(self.spec.rollout.progress_deadline)
+        return self.now - since > self.spec.rollout.progress_deadline
 
     def start_step(self, index: int) -> None:
         weight = steps.weight_of(self.spec.rollout, index)
@@ -696,10 +695,10 @@ class _Pass:
             self.condition(ConditionType.PROGRESSING, conditions.FALSE, phase.value, self.s.message)
             return
         started = self.s.rollout_started_at
-        deadline = durations.parse(self.spec.rollout.progress_deadline)
+        deadline = self.spec.rollout.progress_deadline
         if phase is Phase.PAUSED:
             self.condition(ConditionType.PROGRESSING, conditions.UNKNOWN, "Paused", self.s.message)
-        elif started is not None and (self.now - started).total_seconds() > deadline:
+        elif started is not None and self.now - started > deadline:
             self.condition(
                 ConditionType.PROGRESSING,
                 conditions.FALSE,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from modelrollout.api import durations
 from modelrollout.api.v1alpha1 import ModelDeploymentSpec, ModelDeploymentStatus, Phase
 from modelrollout.rollout import machine
 
@@ -24,7 +23,7 @@ def next_analysis(spec: ModelDeploymentSpec, status: ModelDeploymentStatus) -> d
     marks = [t for t in (status.analysis.last_check, status.step_started_at) if t is not None]
     if not marks:
         return datetime.min.replace(tzinfo=UTC)  # never checked: due at once
-    return max(marks) + timedelta(seconds=durations.parse(analysis.interval))
+    return max(marks) + analysis.interval
 
 
 def pause_end(spec: ModelDeploymentSpec, status: ModelDeploymentStatus) -> datetime | None:
@@ -36,7 +35,7 @@ def pause_end(spec: ModelDeploymentSpec, status: ModelDeploymentStatus) -> datet
     pause = steps[min(step, len(steps) - 1)].pause
     if pause is None:
         return None
-    return status.step_started_at + timedelta(seconds=durations.parse(pause))
+    return status.step_started_at + pause
 
 
 def progress_deadline(spec: ModelDeploymentSpec, status: ModelDeploymentStatus) -> datetime | None:
@@ -44,7 +43,7 @@ def progress_deadline(spec: ModelDeploymentSpec, status: ModelDeploymentStatus) 
     if status.phase not in machine.IN_PROGRESS or status.phase is Phase.PAUSED or status.rollout_started_at is None:
         return None
     # The machine compares with `>`: the first pass strictly after the deadline flips it.
-    deadline = timedelta(seconds=durations.parse(spec.rollout.progress_deadline), milliseconds=1)
+    deadline = spec.rollout.progress_deadline + timedelta(milliseconds=1)
     return status.rollout_started_at + deadline
 
 

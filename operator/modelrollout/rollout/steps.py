@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from modelrollout.api import durations, v1alpha1
+from modelrollout.api import v1alpha1
 
 
 def weight_of(rollout: v1alpha1.Rollout, step: int | None) -> int:
@@ -35,7 +35,7 @@ def pause_elapsed(rollout: v1alpha1.Rollout, step: int, started: datetime | None
         return True
     if started is None:
         return False
-    return (now - started).total_seconds() >= durations.parse(pause)
+    return now - started >= pause
 
 
 def replica_split(total: int, weight: int, router: v1alpha1.Router) -> tuple[int, int]:
@@ -59,11 +59,10 @@ def replica_split(total: int, weight: int, router: v1alpha1.Router) -> tuple[int
 
 
 def extension_over(
-    rollout: v1alpha1.Rollout, step: int, started: datetime | None, now: datetime, extension: str
+    rollout: v1alpha1.Rollout, step: int, started: datetime | None, now: datetime, extension: timedelta
 ) -> bool:
     """Whether a step has run its pause and the longest extension an inconclusive analysis may take."""
     if started is None:
         return False
     pause = rollout.steps[step].pause
-    waited = durations.parse(pause) if pause is not None else 0.0
-    return (now - started).total_seconds() >= waited + durations.parse(extension)
+    return now - started >= (pause or timedelta(0)) + extension

@@ -19,10 +19,10 @@ import operator as op
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
-from modelrollout.api import durations, v1alpha1
+from modelrollout.api import v1alpha1
 from modelrollout.api.v1alpha1 import Result
 from modelrollout.rollout import statistics
 from modelrollout.rollout.statistics import Histogram, Interval
@@ -388,8 +388,8 @@ def plan(rollout: v1alpha1.Rollout, status: v1alpha1.ModelDeploymentStatus, now:
     if status.canary_weight >= 100:
         checks = without_stable(checks)
     started = status.step_started_at or now
-    horizon = (durations.parse(pause) if pause else 0.0) + durations.parse(analysis.max_step_extension)
-    planned = max(1, math.ceil(horizon / durations.parse(analysis.interval)))
+    horizon = (pause or timedelta(0)) + analysis.max_step_extension
+    planned = max(1, math.ceil(horizon / analysis.interval))
     return Round(tuple(checks), max(0.0, (now - started).total_seconds()), status.analysis.step_looks + 1, planned)
 
 
