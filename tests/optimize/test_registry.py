@@ -8,7 +8,7 @@ from modelrollout.api import optimization as api
 from modelrollout.optimize import hardware
 from modelrollout.optimize.candidates import registry
 
-A = registry.Accelerator
+A = api.Accelerator
 
 
 def keys(specs: list[api.CandidateSpec]) -> list[str]:
@@ -27,12 +27,12 @@ def keys(specs: list[api.CandidateSpec]) -> list[str]:
                  "openvino-fp16-convert"]),
     ],
 )  # fmt: skip
-def test_auto_per_accelerator(accelerator: registry.Accelerator, expected: list[str]) -> None:
+def test_auto_per_accelerator(accelerator: api.Accelerator, expected: list[str]) -> None:
     assert keys(registry.auto(accelerator, "onnx", 1000)) == expected
 
 
 @pytest.mark.parametrize("accelerator", list(A))
-def test_auto_for_openvino_sources_has_no_onnxruntime(accelerator: registry.Accelerator) -> None:
+def test_auto_for_openvino_sources_has_no_onnxruntime(accelerator: api.Accelerator) -> None:
     specs = registry.auto(accelerator, "openvino", 1000)
     assert specs[0].key == "openvino-fp32-convert"
     assert all(s.runtime is api.Runtime.OPENVINO for s in specs)
@@ -123,7 +123,7 @@ def test_transformers_add_weight_compression() -> None:
     [(A.CPU, "CPU", "CPU"), (A.NVIDIA_GPU, "CUDA", "CPU"), (A.INTEL_GPU, "CPU", "GPU"),
      (A.NPU, "CPU", "NPU")],
 )  # fmt: skip
-def test_device_for(accelerator: registry.Accelerator, ort: str, ov: str) -> None:
+def test_device_for(accelerator: api.Accelerator, ort: str, ov: str) -> None:
     assert registry.device_for(accelerator, api.Runtime.ONNXRUNTIME) == ort
     assert registry.device_for(accelerator, api.Runtime.OPENVINO) == ov
 

@@ -57,6 +57,15 @@ class Objective(StrEnum):
     COST = "cost"  # lowest cost per million inferences on the pool
 
 
+class Accelerator(StrEnum):
+    """The kind of hardware a pool offers (the spec's `serving.accelerator`, the Job's `--accelerator`)."""
+
+    CPU = "cpu"
+    NVIDIA_GPU = "nvidia-gpu"
+    INTEL_GPU = "intel-gpu"
+    NPU = "npu"
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 

@@ -19,10 +19,18 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
 
-from modelrollout.api import durations
-from modelrollout.api.optimization import CandidateResult, CandidateSpec, Metric, Objective, Runtime, SelectedArtifact
+from modelrollout.api import durations, optimization
+from modelrollout.api.optimization import (
+    CandidateResult,
+    CandidateSpec,
+    Metric,
+    Objective,
+    Runtime,
+    SelectedArtifact,
+)
 
 Duration = durations.Duration
+Accelerator = optimization.Accelerator  # one enum for the spec and the Job
 URI_PATTERN: Final = r"^((file|pvc|https?|s3)://.+|models:/.+)$"
 QUANTITY_PATTERN: Final = (
     r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
@@ -215,13 +223,6 @@ class Optimization(_Model):
 
 # --------------------------------------------------------------------------------------
 # spec.serving
-
-
-class Accelerator(StrEnum):
-    CPU = "cpu"
-    NVIDIA_GPU = "nvidia-gpu"
-    INTEL_GPU = "intel-gpu"
-    NPU = "npu"
 
 
 class Resources(_Model):

@@ -13,7 +13,7 @@ from modelrollout import names
 from modelrollout.api import optimization as api
 from modelrollout.optimize.candidates import registry
 
-E = TypeVar("E", api.Metric, api.Objective, registry.Accelerator)
+E = TypeVar("E", api.Metric, api.Objective, api.Accelerator)
 N = TypeVar("N", int, float)
 
 
@@ -28,7 +28,7 @@ class Settings:
     model_uri: str
     model_sha256: str | None
     format: str
-    accelerator: registry.Accelerator
+    accelerator: api.Accelerator
     candidates: list[api.CandidateSpec] | None  # None: auto
     calibration_uri: str | None
     calibration_samples: int
@@ -154,7 +154,7 @@ def parse(argv: list[str], environ: Mapping[str, str] | None = None) -> Settings
         model_uri=values["model_uri"],
         model_sha256=values["model_sha256"] or None,
         format=fmt,
-        accelerator=_enum(registry.Accelerator, values["accelerator"], "--accelerator"),
+        accelerator=_enum(api.Accelerator, values["accelerator"], "--accelerator"),
         candidates=candidates,
         calibration_uri=values["calibration_uri"] or None,
         calibration_samples=_number(int, values["calibration_samples"], "--calibration-samples", 1),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from enum import StrEnum
 from typing import Final
 
 import pydantic
@@ -11,14 +10,6 @@ import pydantic
 from modelrollout.api import optimization as api
 from modelrollout.optimize import hardware, planning
 from modelrollout.optimize.candidates import base
-
-
-class Accelerator(StrEnum):
-    CPU = "cpu"
-    NVIDIA_GPU = "nvidia-gpu"
-    INTEL_GPU = "intel-gpu"
-    NPU = "npu"
-
 
 FORMATS: Final = ("onnx", "openvino")
 # Above this size weight-only compression joins the OpenVINO candidates: for large
@@ -40,7 +31,7 @@ def reference(source_format: str) -> api.CandidateSpec:
 
 
 def auto(
-    accelerator: Accelerator,
+    accelerator: api.Accelerator,
     source_format: str,
     model_bytes: int,
     cpu: hardware.Cpu | None = None,
@@ -60,19 +51,19 @@ def auto(
             spec(_R.OPENVINO, _P.INT8, _M.WEIGHT_COMPRESSION),
             spec(_R.OPENVINO, _P.INT4, _M.WEIGHT_COMPRESSION),
         ]
-    per_accelerator: dict[Accelerator, list[api.CandidateSpec]] = {
-        Accelerator.CPU: [*ort_cpu, spec(_R.OPENVINO, _P.FP32, _M.CONVERT), *ov_int8],
+    per_accelerator: dict[api.Accelerator, list[api.CandidateSpec]] = {
+        api.Accelerator.CPU: [*ort_cpu, spec(_R.OPENVINO, _P.FP32, _M.CONVERT), *ov_int8],
         # INT8 on CUDA needs TensorRT calibration; FP16 is the win that always exists.
-        Accelerator.NVIDIA_GPU: [spec(_R.ONNXRUNTIME, _P.FP16, _M.CONVERT)],
-        Accelerator.INTEL_GPU: [
+        api.Accelerator.NVIDIA_GPU: [spec(_R.ONNXRUNTIME, _P.FP16, _M.CONVERT)],
+        api.Accelerator.INTEL_GPU: [
             spec(_R.OPENVINO, _P.FP32, _M.CONVERT),
             spec(_R.OPENVINO, _P.FP16, _M.CONVERT),
             *ov_int8,
         ],
-        Accelerator.NPU: [spec(_R.OPENVINO, _P.FP16, _M.CONVERT), *ov_int8],
+        api.Accelerator.NPU: [spec(_R.OPENVINO, _P.FP16, _M.CONVERT), *ov_int8],
     }
     specs = with_reference(per_accelerator[accelerator], source_format)
-    return planning.ordered(specs, cpu or hardware.Cpu(), accelerator is Accelerator.CPU, large)
+    return planning.ordered(specs, cpu or hardware.Cpu(), accelerator is api.Accelerator.CPU, large)
 
 
 def with_reference(specs: list[api.CandidateSpec], source_format: str) -> list[api.CandidateSpec]:
@@ -106,15 +97,15 @@ def parse(text: str) -> list[api.CandidateSpec] | None:
     return specs
 
 
-def device_for(accelerator: Accelerator, runtime: api.Runtime) -> str:
+def device_for(accelerator: api.Accelerator, runtime: api.Runtime) -> str:
     """The device a runtime uses on a pool (ONNX Runtime has no Intel GPU/NPU provider here)."""
     if runtime is api.Runtime.ONNXRUNTIME:
-        return "CUDA" if accelerator is Accelerator.NVIDIA_GPU else "CPU"
+        return "CUDA" if accelerator is api.Accelerator.NVIDIA_GPU else "CPU"
     return {
-        Accelerator.CPU: "CPU",
-        Accelerator.INTEL_GPU: "GPU",
-        Accelerator.NPU: "NPU",
-        Accelerator.NVIDIA_GPU: "CPU",
+        api.Accelerator.CPU: "CPU",
+        api.Accelerator.INTEL_GPU: "GPU",
+        api.Accelerator.NPU: "NPU",
+        api.Accelerator.NVIDIA_GPU: "CPU",
     }[accelerator]
 
 
