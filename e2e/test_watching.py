@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from e2e.testbed import binaries, controlplane, nodes
+from e2e.testbed import binaries, controlplane, nodes, operators
 from e2e.testbed import kubectl as kubectl_cli
 from e2e.testbed.operators import OperatorProcess
 from modelrollout import names
@@ -117,7 +117,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
             operator.stop()
         log = operator.log_path.read_text(errors="replace")
         assert "Traceback" not in log, operator.tail(80)
-        assert "forbidden" not in log, operator.tail(80)
+        assert not operators.rbac_refusals(log), operator.tail(80)
 
 
 @pytest.fixture
@@ -180,3 +180,38 @@ def test_nodes_coming_and_going_are_seen_at_once(cluster: Cluster, namespace: st
            f"{names.LABEL_NODE_POOL}=npu").items)  # fmt: skip
     cluster.apply(namespace, "n", "2", accelerator="npu")
     within(REACT, "a new version sees the node is gone", no_node)
+
+
+def reconciled(cluster: Cluster, namespace: str, name: str) -> dict[str, Any] | None:
+    found = [c for c in cluster.status(namespace, name).get("conditions", []) if c["type"] == "Reconciled"]
+    return found[0] if found else None
+
+
+def test_a_refused_change_is_a_condition_and_clears_once_allowed(cluster: Cluster, namespace: str) -> None:
+    # A quota that allows no Deployment: the API server refuses the stable one with 403,
+    # which no retry cures; the status must say so, not only the operator's log.
+    quota = client.V1ResourceQuota(
+        metadata=client.V1ObjectMeta(name="no-deployments"),
+        spec=client.V1ResourceQuotaSpec(hard={"count/deployments.apps": "0"}),
+    )
+    cluster.core.create_namespaced_resource_quota(namespace, quota)
+    cluster.apply(namespace, "q", "1")
+
+    def refused() -> dict[str, Any] | None:
+        found = reconciled(cluster, namespace, "q")
+        return found if found is not None and found["status"] == "False" else None
+
+    within(60, "Reconciled=False while the quota refuses the Deployment", refused)
+    condition = refused()
+    assert condition is not None
+    assert condition["reason"] == "Forbidden"
+    assert "403" in condition["message"] and "quota" in condition["message"], condition["message"]
+    events = cluster.core.list_namespaced_event(namespace, field_selector="reason=Refused").items
+    assert any("quota" in (e.message or "") for e in events), [e.message for e in events]
+    assert cluster.status(namespace, "q").get("phase") != "Succeeded"
+
+    cluster.core.delete_namespaced_resource_quota("no-deployments", namespace)
+    # The retry backoff after a few refusals is seconds, not the resync.
+    within(REACT + 60, "Succeeded once the quota is gone", lambda: succeeded(cluster, namespace, "q", "1"))
+    cleared = reconciled(cluster, namespace, "q")
+    assert cleared is not None and cleared["status"] == "True" and cleared["reason"] == "Applied", cleared

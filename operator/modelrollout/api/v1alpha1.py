@@ -544,6 +544,7 @@ class ConditionType(StrEnum):
     OPTIMIZED = "Optimized"  # the current revision's optimization finished
     SCHEDULABLE = "Schedulable"  # some node can host the target pool
     ANALYSIS_HEALTHY = "AnalysisHealthy"  # the last analysis check passed
+    RECONCILED = "Reconciled"  # False while the API server refuses a change (403, 422)
 
 
 class Outcome(StrEnum):

@@ -7,6 +7,7 @@ the children come from the watches (`kube.observing.Seen`), never from a LIST.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -21,7 +22,7 @@ from pydantic import ValidationError
 
 from modelrollout import names
 from modelrollout.api import durations
-from modelrollout.api.v1alpha1 import ModelDeploymentSpec, ModelDeploymentStatus, Phase, Router
+from modelrollout.api.v1alpha1 import Condition, ModelDeploymentSpec, ModelDeploymentStatus, Phase, Router
 from modelrollout.builders import common, deployments, httproutes, jobs, services
 from modelrollout.handlers import telemetry
 from modelrollout.kube import applying, observing
@@ -30,7 +31,7 @@ from modelrollout.metrics import queries
 from modelrollout.metrics.prometheus import PrometheusProvider
 from modelrollout.metrics.providers import Provider
 from modelrollout.pools import profiles
-from modelrollout.rollout import actions, machine, reads, schedules, verdicts
+from modelrollout.rollout import actions, machine, reads, refusals, schedules, verdicts
 from modelrollout.rollout.observations import JobPhase, JobState, Observations, Placement
 from modelrollout.settings import OperatorSettings
 
@@ -77,6 +78,44 @@ def status_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, 
 
 
 def reconcile(shell: Shell, body: Body, seen: observing.Seen) -> Outcome:
+    """One pass; a refusal by the API server is also put in the Reconciled condition."""
+    try:
+        outcome = _reconcile(shell, body, seen)
+    except ApiException as error:
+        refusal = refusals.of(error.status or 0, error.body)
+        if refusal is not None:
+            _write_reconciled(shell, body, refusal)
+        raise
+    written = _write_reconciled(shell, outcome.written or body, None)
+    return dataclasses.replace(outcome, written=written) if written is not None else outcome
+
+
+def _write_reconciled(shell: Shell, body: Body, refusal: refusals.Refusal | None) -> dict[str, Any] | None:
+    meta = body["metadata"]
+    try:
+        current = [Condition.model_validate(c) for c in (body.get("status") or {}).get("conditions") or []]
+    except ValidationError:
+        current = []
+    changed = refusals.reconciled(current, refusal, now=shell.clock(), generation=meta.get("generation"))
+    if changed is None:
+        return None
+    conditions = [c.model_dump(mode="json", by_alias=True, exclude_none=True) for c in changed]
+    try:
+        written = applying.write_status(shell.clients, meta["namespace"], meta["name"], {"conditions": conditions})
+    except ApiException as error:  # the status itself refused: the log is all that is left
+        log.warning(
+            "could not record the refusal on %s/%s: %s", meta["namespace"], meta["name"], describe_api_error(error)
+        )
+        return None
+    if refusal is not None:
+        try:
+            _emit(shell, body, actions.EmitEvent("Warning", "Refused", refusals.message(refusal)))
+        except ApiException as error:
+            log.warning("could not post the refusal Event: %s", describe_api_error(error))
+    return written
+
+
+def _reconcile(shell: Shell, body: Body, seen: observing.Seen) -> Outcome:
     started = time.monotonic()
     meta = body["metadata"]
     namespace, name = meta["namespace"], meta["name"]
