@@ -34,6 +34,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -283,6 +284,84 @@ def parallel(fn: Callable[[int], Any], n: int) -> None:
         list(pool.map(fn, range(n)))
 
 
+@dataclass
+class Run:
+    """The phases of one run, each writing its figures into `result`."""
+
+    custom: client.CustomObjectsApi
+    watcher: Watcher
+    requests: Requests
+    sampler: Sampler
+    n: int
+    args: argparse.Namespace
+    result: dict[str, Any]
+    rest_end: tuple[float, float, float] = (0.0, 0.0, 0.0)  # (operator requests, all requests, monotonic)
+
+    def first_versions(self) -> None:
+        """N first versions, until all are Succeeded."""
+        began = time.monotonic()
+        parallel(
+            lambda i: self.custom.create_namespaced_custom_object(
+                names.GROUP, names.VERSION, NAMESPACE, names.PLURAL,
+                {"apiVersion": names.API_VERSION, "kind": names.KIND,
+                 "metadata": {"name": f"m{i:05d}"}, "spec": spec("1")},
+            ),
+            self.n,
+        )  # fmt: skip
+        self.result["apply_s"] = round(time.monotonic() - began, 1)
+        self.watcher.wait("steady", self.n, self.args.timeout)
+        self.result["steady_s"] = round(time.monotonic() - began, 1)
+
+    def at_rest(self) -> None:
+        time.sleep(5)  # the last Succeeded's echo settles
+        mine0, all0 = self.requests.read()
+        cpu0, t0 = self.sampler.cpu_seconds(), time.monotonic()
+        time.sleep(self.args.rest)
+        mine1, all1 = self.requests.read()
+        cpu1, t1 = self.sampler.cpu_seconds(), time.monotonic()
+        span = t1 - t0
+        self.result["rest_operator_req_s"] = round((mine1 - mine0) / span, 2)
+        self.result["rest_all_req_s"] = round((all1 - all0) / span, 2)
+        self.result["rest_cpu_s_per_min"] = round((cpu1 - cpu0) / span * 60, 2)
+        self.result["rest_rss_mb"] = round(self.sampler.rss_mb(), 1)
+        self.rest_end = (mine1, all1, t1)
+
+    def version_wave(self) -> None:
+        """A new version for all N, until every one has a canary."""
+        began = time.monotonic()
+        parallel(
+            lambda i: self.custom.patch_namespaced_custom_object(
+                names.GROUP, names.VERSION, NAMESPACE, names.PLURAL, f"m{i:05d}", {"spec": spec("2")}
+            ),
+            self.n,
+        )
+        self.watcher.wait("canary", self.n, self.args.timeout)
+        self.result["wave_s"] = round(time.monotonic() - began, 1)
+        mine1, all1, t1 = self.rest_end
+        mine2, all2 = self.requests.read()
+        self.result["wave_operator_req_s"] = round((mine2 - mine1) / (time.monotonic() - t1), 2)
+        self.result["wave_all_req_s"] = round((all2 - all1) / (time.monotonic() - t1), 2)
+
+    def aborts(self) -> None:
+        """Aborts, each timed from its annotation to RolledBack."""
+        chosen = random.Random(13).sample(range(self.n), min(self.args.aborts, self.n))
+        sent: dict[str, float] = {}
+        for i in chosen:
+            name = f"m{i:05d}"
+            sent[name] = time.monotonic()
+            self.custom.patch_namespaced_custom_object(
+                names.GROUP, names.VERSION, NAMESPACE, names.PLURAL, name,
+                {"metadata": {"annotations": {names.ANNOTATION_ABORT: "bench"}}},
+            )  # fmt: skip
+            time.sleep(0.1)
+        deadline = time.monotonic() + 120
+        while any(self.watcher.at(name, "rolledback") is None for name in sent) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        done = {k: self.watcher.at(k, "rolledback") for k in sent}
+        self.result["abort_reaction_s"] = quantiles([t - sent[k] for k, t in done.items() if t is not None])
+        self.result["aborts_missed"] = sum(1 for t in done.values() if t is None)
+
+
 def run_one(design: str, source: Path, n: int, args: argparse.Namespace, bins: Any) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix=f"scale-{design}-{n}-"))
     result: dict[str, Any] = {"design": design, "n": n}
@@ -305,62 +384,11 @@ def run_one(design: str, source: Path, n: int, args: argparse.Namespace, bins: A
         sampler = Sampler(proc.pid)
         watcher = Watcher(custom)
         try:
-            # 1. N first versions, until all are Succeeded.
-            began = time.monotonic()
-            parallel(
-                lambda i: custom.create_namespaced_custom_object(
-                    names.GROUP, names.VERSION, NAMESPACE, names.PLURAL,
-                    {"apiVersion": names.API_VERSION, "kind": names.KIND,
-                     "metadata": {"name": f"m{i:05d}"}, "spec": spec("1")},
-                ),
-                n,
-            )  # fmt: skip
-            result["apply_s"] = round(time.monotonic() - began, 1)
-            watcher.wait("steady", n, args.timeout)
-            result["steady_s"] = round(time.monotonic() - began, 1)
-            # 2. At rest.
-            time.sleep(5)  # the last Succeeded's echo settles
-            mine0, all0 = requests.read()
-            cpu0, t0 = sampler.cpu_seconds(), time.monotonic()
-            time.sleep(args.rest)
-            mine1, all1 = requests.read()
-            cpu1, t1 = sampler.cpu_seconds(), time.monotonic()
-            span = t1 - t0
-            result["rest_operator_req_s"] = round((mine1 - mine0) / span, 2)
-            result["rest_all_req_s"] = round((all1 - all0) / span, 2)
-            result["rest_cpu_s_per_min"] = round((cpu1 - cpu0) / span * 60, 2)
-            result["rest_rss_mb"] = round(sampler.rss_mb(), 1)
-            # 3. The version wave, until every one has a canary.
-            began = time.monotonic()
-            parallel(
-                lambda i: custom.patch_namespaced_custom_object(
-                    names.GROUP, names.VERSION, NAMESPACE, names.PLURAL, f"m{i:05d}", {"spec": spec("2")}
-                ),
-                n,
-            )
-            watcher.wait("canary", n, args.timeout)
-            wave = time.monotonic() - began
-            mine2, all2 = requests.read()
-            result["wave_s"] = round(wave, 1)
-            result["wave_operator_req_s"] = round((mine2 - mine1) / (time.monotonic() - t1), 2)
-            result["wave_all_req_s"] = round((all2 - all1) / (time.monotonic() - t1), 2)
-            # 4. Aborts, each timed from its annotation to RolledBack.
-            chosen = random.Random(13).sample(range(n), min(args.aborts, n))
-            sent: dict[str, float] = {}
-            for i in chosen:
-                name = f"m{i:05d}"
-                sent[name] = time.monotonic()
-                custom.patch_namespaced_custom_object(
-                    names.GROUP, names.VERSION, NAMESPACE, names.PLURAL, name,
-                    {"metadata": {"annotations": {names.ANNOTATION_ABORT: "bench"}}},
-                )  # fmt: skip
-                time.sleep(0.1)
-            deadline = time.monotonic() + 120
-            while any(watcher.at(name, "rolledback") is None for name in sent) and time.monotonic() < deadline:
-                time.sleep(0.2)
-            done = {k: watcher.at(k, "rolledback") for k in sent}
-            result["abort_reaction_s"] = quantiles([t - sent[k] for k, t in done.items() if t is not None])
-            result["aborts_missed"] = sum(1 for t in done.values() if t is None)
+            run = Run(custom, watcher, requests, sampler, n, args, result)
+            run.first_versions()
+            run.at_rest()
+            run.version_wave()
+            run.aborts()
             metrics = scrape(f"http://127.0.0.1:{metrics_port}/metrics")
             result["reconcile_s"] = histogram_quantiles(metrics, names.METRIC_RECONCILE_DURATION)
         except TimeoutError as error:

@@ -34,20 +34,20 @@ def _string(value: str) -> str:
     return '"' + "".join(out) + '"'
 
 
-def literal(value: Any) -> str:
-    """`value` (JSON-like) as Lua table source, the way Argo CD hands objects to Lua."""
+def _scalar(value: bool | int | float | str | None) -> str:
     if value is None:
         return "nil"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError(f"no Lua literal for {value!r}")
-        return repr(value)
-    if isinstance(value, str):
-        return _string(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"no Lua literal for {value!r}")
+    return _string(value) if isinstance(value, str) else repr(value)
+
+
+def literal(value: Any) -> str:
+    """`value` (JSON-like) as Lua table source, the way Argo CD hands objects to Lua."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return _scalar(value)
     if isinstance(value, list):
         return "{" + ", ".join(literal(v) for v in value) + "}"
     if isinstance(value, dict):
