@@ -17,11 +17,9 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from e2e.testbed import binaries, controlplane, nodes, operators
-from e2e.testbed import kubectl as kubectl_cli
+from e2e.testbed import bare, controlplane, nodes, operators
 from e2e.testbed.operators import OperatorProcess
 from modelrollout import names
-from modelrollout.api import crds
 
 pytestmark = pytest.mark.e2e
 
@@ -73,16 +71,6 @@ class Cluster:
         return total
 
 
-def within(seconds: float, what: str, probe: Callable[[], Any]) -> float:
-    """Poll `probe` until truthy; the seconds it took. Fails with `what` after `seconds`."""
-    began = time.monotonic()
-    while not probe():
-        if time.monotonic() - began > seconds:
-            raise AssertionError(f"{what}: not within {seconds:.0f}s")
-        time.sleep(0.2)
-    return time.monotonic() - began
-
-
 def uid_or_none(read: Callable[[], Any]) -> str | None:
     try:
         return str(read().metadata.uid)
@@ -94,21 +82,12 @@ def uid_or_none(read: Callable[[], Any]) -> str | None:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    try:
-        bins = binaries.build_control_plane(REPO / binaries.CLUSTER_MODULE)
-    except binaries.MissingTool as error:
-        pytest.skip(f"no control plane: {error}")
-    work = tmp_path_factory.mktemp("watching")
-    with controlplane.ControlPlane(bins, pools=["cpu"], process_pods=False, work_dir=work / "cluster") as plane:
-        kubectl = kubectl_cli.Kubectl(plane.kubeconfig_path)
-        (work / "crd.yaml").write_text(crds.render())
-        kubectl("apply", "--server-side", "-f", str(work / "crd.yaml"))
-        kubectl("wait", "--for=condition=Established", f"crd/{names.CRD_NAME}", "--timeout=60s")
-        kubectl.run("create", "namespace", "modelrollout-system", check=False)
-        kubectl("apply", "-k", str(REPO / "manifests" / "rbac"))
-        account = plane.service_account_kubeconfig("modelrollout-system", "modelrollout-operator")
+    with bare.started(tmp_path_factory, "watching") as bed:
+        plane = bed.plane
         operator = OperatorProcess(
-            work, account, {"image": "modelrollout:dev", "artifactStore": "file:///tmp", "resyncSeconds": RESYNC}
+            bed.work,
+            bed.account,
+            {"image": "modelrollout:dev", "artifactStore": "file:///tmp", "resyncSeconds": RESYNC},
         )
         operator.start()
         try:
@@ -135,7 +114,7 @@ def succeeded(cluster: Cluster, namespace: str, name: str, version: str) -> bool
 
 def test_deleted_children_are_put_back_at_once_and_rest_costs_no_request(cluster: Cluster, namespace: str) -> None:
     cluster.apply(namespace, "m", "1")
-    within(60, "first version Succeeded", lambda: succeeded(cluster, namespace, "m", "1"))
+    bare.within(60, "first version Succeeded", lambda: succeeded(cluster, namespace, "m", "1"))
     stable = f"m-{names.ROLE_STABLE}"
     deployment = uid_or_none(lambda: cluster.apps.read_namespaced_deployment(stable, namespace))
     service = uid_or_none(lambda: cluster.core.read_namespaced_service("m", namespace))
@@ -155,9 +134,9 @@ def test_deleted_children_are_put_back_at_once_and_rest_costs_no_request(cluster
         return cluster.core.read_namespaced_service("m", namespace)
 
     cluster.apps.delete_namespaced_deployment(stable, namespace)
-    within(REACT, "deleted Deployment recreated", lambda: uid_or_none(read_deployment) not in {None, deployment})
+    bare.within(REACT, "deleted Deployment recreated", lambda: uid_or_none(read_deployment) not in {None, deployment})
     cluster.core.delete_namespaced_service("m", namespace)
-    within(REACT, "deleted Service recreated", lambda: uid_or_none(read_service) not in {None, service})
+    bare.within(REACT, "deleted Service recreated", lambda: uid_or_none(read_service) not in {None, service})
 
 
 def test_nodes_coming_and_going_are_seen_at_once(cluster: Cluster, namespace: str) -> None:
@@ -168,18 +147,18 @@ def test_nodes_coming_and_going_are_seen_at_once(cluster: Cluster, namespace: st
         found = [c for c in cluster.status(namespace, "n").get("conditions", []) if c["type"] == "Schedulable"]
         return bool(found) and found[0]["status"] == "False"
 
-    within(60, "Schedulable=False without an npu node", no_node)
+    bare.within(60, "Schedulable=False without an npu node", no_node)
     pool = nodes.select(nodes.load_pools(), ["npu"])
     manifests = nodes.node_manifests(pool, names.LABEL_NODE_POOL)
     nodes.create_nodes(cluster.core, manifests)
-    within(REACT + 30, "Succeeded once an npu node is there", lambda: succeeded(cluster, namespace, "n", "1"))
+    bare.within(REACT + 30, "Succeeded once an npu node is there", lambda: succeeded(cluster, namespace, "n", "1"))
 
     for manifest in manifests:
         cluster.core.delete_node(manifest["metadata"]["name"])
-    within(REACT, "node gone from the API", lambda: not cluster.core.list_node(label_selector="type=kwok,"
+    bare.within(REACT, "node gone from the API", lambda: not cluster.core.list_node(label_selector="type=kwok,"
            f"{names.LABEL_NODE_POOL}=npu").items)  # fmt: skip
     cluster.apply(namespace, "n", "2", accelerator="npu")
-    within(REACT, "a new version sees the node is gone", no_node)
+    bare.within(REACT, "a new version sees the node is gone", no_node)
 
 
 def reconciled(cluster: Cluster, namespace: str, name: str) -> dict[str, Any] | None:
@@ -201,7 +180,7 @@ def test_a_refused_change_is_a_condition_and_clears_once_allowed(cluster: Cluste
         found = reconciled(cluster, namespace, "q")
         return found if found is not None and found["status"] == "False" else None
 
-    within(60, "Reconciled=False while the quota refuses the Deployment", refused)
+    bare.within(60, "Reconciled=False while the quota refuses the Deployment", refused)
     condition = refused()
     assert condition is not None
     assert condition["reason"] == "Forbidden"
@@ -212,6 +191,6 @@ def test_a_refused_change_is_a_condition_and_clears_once_allowed(cluster: Cluste
 
     cluster.core.delete_namespaced_resource_quota("no-deployments", namespace)
     # The retry backoff after a few refusals is seconds, not the resync.
-    within(REACT + 60, "Succeeded once the quota is gone", lambda: succeeded(cluster, namespace, "q", "1"))
+    bare.within(REACT + 60, "Succeeded once the quota is gone", lambda: succeeded(cluster, namespace, "q", "1"))
     cleared = reconciled(cluster, namespace, "q")
     assert cleared is not None and cleared["status"] == "True" and cleared["reason"] == "Applied", cleared

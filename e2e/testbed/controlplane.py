@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from kubernetes import client, config
 from kubernetes.client import exceptions
 
-from e2e.testbed import binaries, nodes, processes, stages
+from e2e.testbed import audits, binaries, nodes, processes, stages
 from modelrollout import names
 
 ADMIN_USER: Final = "testbed-admin"
@@ -99,6 +99,10 @@ def apiserver_args(work: Path, ports: Ports) -> list[str]:
         # The `kubernetes` Service's endpoint would be 127.0.0.1, which is refused.
         "--endpoint-reconciler-type=none",
         "--allow-privileged=true",
+        # What service accounts (the operator) ask for, to prove RBAC from real calls.
+        f"--audit-policy-file={work / 'audit-policy.yaml'}",
+        f"--audit-log-path={work / 'logs' / 'audit.log'}",
+        "--audit-log-format=json",
         "--v=1",
     ]
 
@@ -295,6 +299,7 @@ class ControlPlane(processes.Supervised):
         work = self.work_dir
         (work / "logs").mkdir(parents=True, exist_ok=True)
         self._write_secrets()
+        audits.write_policy(work / "audit-policy.yaml")
         composed = stages.compose(stages.load_stages(), skip_process_pods=self.process_pods)
         (work / "kwok-stages.yaml").write_text(stages.render(composed))
 

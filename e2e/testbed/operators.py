@@ -29,7 +29,10 @@ def rbac_refusals(log: str) -> list[str]:
 
 
 class OperatorProcess:
-    def __init__(self, work_dir: Path, kubeconfig: Path, settings: dict[str, Any]) -> None:
+    def __init__(
+        self, work_dir: Path, kubeconfig: Path, settings: dict[str, Any], extra_args: tuple[str, ...] = ()
+    ) -> None:
+        self.extra_args = extra_args
         self.work_dir = work_dir
         self.kubeconfig = kubeconfig
         self.config = work_dir / "operator.yaml"
@@ -55,6 +58,7 @@ class OperatorProcess:
                 "--host", "127.0.0.1",
                 "--metrics-port", str(self.metrics_port),
                 "--liveness-port", str(self.liveness_port),
+                *self.extra_args,
             ],
             log,
             env=env,

@@ -195,7 +195,7 @@ def _role_rules(role: dict[str, Any]) -> set[tuple[str, str, frozenset[str]]]:
 
 def test_rbac_is_what_the_docs_list(everything: list[dict[str, Any]]) -> None:
     documented = _doc_rules()
-    assert len(documented) >= 12
+    assert len(documented) >= 10  # the table was read (not an empty parse)
     assert _role_rules(kustomize.find(everything, "ClusterRole")) == documented
 
 
@@ -205,9 +205,9 @@ def test_rbac_is_least_privilege(everything: list[dict[str, Any]]) -> None:
         assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"], rule
         assert not {"secrets", "configmaps", "leases", "pods/exec", "pods/log"} & set(rule["resources"]), rule
         assert not {"escalate", "bind", "impersonate", "deletecollection"} & set(rule["verbs"]), rule
-    # the operator never writes spec: it may patch (Kopf's annotations), never update or create
+    # the operator never writes the resource itself, only its status
     main = [r for r in role["rules"] if names.PLURAL in r["resources"]]
-    assert main and not {"create", "update", "delete"} & set(main[0]["verbs"])
+    assert main and set(main[0]["verbs"]) <= {"list", "watch"}
 
 
 # --- samples ---------------------------------------------------------------------------
