@@ -10,10 +10,13 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-
-from modelrollout import names
+from typing import Final
 
 CLUSTER_MODULE = Path("e2e") / "cluster"
+# A directory holding prebuilt kube, etcd and kwok binaries (skips the Go build).
+ENV_TESTBED_BIN: Final = "MODELROLLOUT_TESTBED_BIN"
+# Root of the build cache shared with e2e/cluster/build.sh and the test tools.
+ENV_CACHE: Final = "MODELROLLOUT_CACHE"
 
 
 class MissingTool(RuntimeError):
@@ -56,7 +59,7 @@ def find_cluster_module(start: Path | None = None) -> Path:
                 return folder / CLUSTER_MODULE
     raise MissingTool(
         f"no {CLUSTER_MODULE}/build.sh above {candidates[0]}; run from a source checkout "
-        f"or set {names.ENV_TESTBED_BIN} to a directory with kube-apiserver, etcd and kwok"
+        f"or set {ENV_TESTBED_BIN} to a directory with kube-apiserver, etcd and kwok"
     )
 
 
@@ -81,12 +84,12 @@ def build_control_plane(cluster_module: Path | None = None) -> ControlPlaneBinar
     A prebuilt directory named by the environment wins, so a machine that has the
     binaries needs no Go toolchain.
     """
-    prebuilt = os.environ.get(names.ENV_TESTBED_BIN)
+    prebuilt = os.environ.get(ENV_TESTBED_BIN)
     if prebuilt:
         return ControlPlaneBinaries.in_dir(Path(prebuilt))
     module = cluster_module or find_cluster_module()
     if shutil.which("go") is None:
-        raise MissingTool(f"building the control plane needs Go (or set {names.ENV_TESTBED_BIN})")
+        raise MissingTool(f"building the control plane needs Go (or set {ENV_TESTBED_BIN})")
     done = subprocess.run(["bash", str(module / "build.sh")], capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{module}/build.sh failed ({done.returncode}):\n{done.stderr[-4000:]}")

@@ -19,11 +19,11 @@ from kubernetes.client import exceptions
 
 from modelrollout import names
 from modelrollout.dashboard import options
+from modelrollout.kube import clients
 from modelrollout.plugin import controls, rendering
 
 USAGE_COMMANDS = ("status", "history", *controls.COMMANDS)
-# The kubeconfig loaders carry no annotations in some client versions.
-_load_kube_config: Callable[..., None] = config.load_kube_config
+# The kubeconfig reader carries no annotations in some client versions.
 _list_contexts: Callable[..., tuple[Any, Any]] = config.list_kube_config_contexts
 
 
@@ -93,10 +93,7 @@ def control(api: client.CustomObjectsApi, obj: dict[str, Any], command: str, now
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        _load_kube_config(config_file=args.kubeconfig, context=args.context)
-    except (config.ConfigException, OSError) as error:
-        print(f"kubectl modelrollout: cannot load kubeconfig: {error}", file=sys.stderr)
+    if not clients.load_kubeconfig(args.kubeconfig, args.context, "kubectl modelrollout"):
         return 1
     if args.command == "dashboard":
         # Imported only when asked for: the other commands never pay for the web stack.

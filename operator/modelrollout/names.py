@@ -152,11 +152,5 @@ ENV_PRICE_PER_HOUR: Final = "MODELROLLOUT_PRICE_PER_HOUR"
 # `<root>/<claim>/<path>`), for the optimization Job and the inference server alike.
 ENV_PVC_ROOT: Final = "MODELROLLOUT_PVC_ROOT"
 PVC_MOUNT_ROOT: Final = "/mnt/pvc"
-# --- Node pools and the local test bed -------------------------------------------------
+# --- Node pools -----------------------------------------------------------------------
 LABEL_NODE_POOL: Final = f"{GROUP}/pool"
-# Where a process run in place of a container writes its termination message (a real
-# kubelet reads `terminationMessagePath`; a local process cannot write /dev/...).
-# A directory holding prebuilt kube, etcd and kwok binaries (skips the Go build).
-ENV_TESTBED_BIN: Final = "MODELROLLOUT_TESTBED_BIN"
-# Root of the build cache shared with e2e/cluster/build.sh.
-ENV_CACHE: Final = "MODELROLLOUT_CACHE"

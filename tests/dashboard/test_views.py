@@ -83,7 +83,7 @@ def test_no_report_is_an_empty_table() -> None:
     assert views.optimization(body()) == {"job": "", "succeeded": None, "reason": "", "columns": [], "rows": []}
 
 
-def test_analysis_is_one_series_per_check_in_time_order_overall_last() -> None:
+def test_analysis_is_one_series_per_check_in_time_order_by_check_name() -> None:
     measurements = [
         {
             "at": "2026-01-01T00:00:04Z",
@@ -101,11 +101,11 @@ def test_analysis_is_one_series_per_check_in_time_order_overall_last() -> None:
             "value": 3.1,
             "stableValue": 3.0,
         },
-        {"at": "2026-01-01T00:00:02Z", "step": 0, "check": "overall", "result": "pass"},
+        {"at": "2026-01-01T00:00:02Z", "step": 0, "check": "throughput", "result": "pass"},
         {"at": "2026-01-01T00:00:02Z", "step": 0, "check": "accuracy", "result": "inconclusive", "message": "few"},
     ]
     charts = views.analysis(body(analysis={"measurements": measurements}))
-    assert [c["check"] for c in charts] == ["accuracy", "latency", "overall"]
+    assert [c["check"] for c in charts] == ["accuracy", "latency", "throughput"]
     latency = charts[1]["points"]
     assert [(p["canary"], p["stable"], p["result"]) for p in latency] == [(3.1, 3.0, "pass"), (9.0, 3.0, "fail")]
     assert charts[0]["points"][0]["message"] == "few"

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from modelrollout.api import optimization as api
+from modelrollout.api.v1alpha1 import ModelFormat
 from modelrollout.optimize import datasets, evaluating
 from modelrollout.optimize.candidates import base, registry
 
@@ -33,8 +34,8 @@ def test_backend_builds_and_runs(
     ref = ref_backend.load(mlp, "CPU", api.Precision.FP32)
     data = datasets.load_npz(digits_eval, ref.signature, "evaluation data")
     backend = registry.backend(spec.runtime)
-    assert backend.supports(spec, "onnx")
-    ctx = base.BuildContext(mlp, "onnx", tmp_path / spec.key, data.take(64), reduce_range=False)
+    assert backend.supports(spec, ModelFormat.ONNX)
+    ctx = base.BuildContext(mlp, ModelFormat.ONNX, tmp_path / spec.key, data.take(64), reduce_range=False)
     path = backend.build(spec, ctx)
     assert path.is_file() and base.artifact_size(path) > 0
     # Only the artifact itself: no quantization scratch to be counted or uploaded.
@@ -56,7 +57,7 @@ def test_int8_is_smaller_than_fp32(mlp: pathlib.Path, tmp_path: pathlib.Path) ->
     sizes = {}
     for precision, method in [("fp32", "graph-opt"), ("int8", "dynamic")]:
         spec = api.CandidateSpec.model_validate({"runtime": "onnxruntime", "precision": precision, "method": method})
-        ctx = base.BuildContext(mlp, "onnx", tmp_path / spec.key, None, reduce_range=True)
+        ctx = base.BuildContext(mlp, ModelFormat.ONNX, tmp_path / spec.key, None, reduce_range=True)
         sizes[precision] = base.artifact_size(ort.build(spec, ctx))
     assert sizes["int8"] < sizes["fp32"] / 2
 
@@ -64,7 +65,7 @@ def test_int8_is_smaller_than_fp32(mlp: pathlib.Path, tmp_path: pathlib.Path) ->
 def test_static_without_calibration_is_a_candidate_error(mlp: pathlib.Path, tmp_path: pathlib.Path) -> None:
     spec = api.CandidateSpec.model_validate({"runtime": "onnxruntime", "precision": "int8", "method": "static"})
     with pytest.raises(base.CandidateError, match="needs calibration data"):
-        registry.backend(spec.runtime).build(spec, base.BuildContext(mlp, "onnx", tmp_path, None, False))
+        registry.backend(spec.runtime).build(spec, base.BuildContext(mlp, ModelFormat.ONNX, tmp_path, None, False))
 
 
 def test_cosine_score_of_identical_and_opposite() -> None:

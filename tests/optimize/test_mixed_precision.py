@@ -9,6 +9,7 @@ import onnx
 import pytest
 
 from modelrollout.api import optimization as api
+from modelrollout.api.v1alpha1 import ModelFormat
 from modelrollout.optimize import datasets, evaluating
 from modelrollout.optimize.candidates import base, mixed_precision, onnxruntime, registry
 
@@ -21,7 +22,9 @@ def qdq(mlp: pathlib.Path, digits_eval: pathlib.Path, tmp_path_factory: pytest.T
     ref = onnxruntime.load(mlp, "CPU", api.Precision.FP32)
     data = datasets.load_npz(digits_eval, ref.signature, "evaluation data")
     out = tmp_path_factory.mktemp("qdq")
-    path = onnxruntime.build(STATIC, base.BuildContext(mlp, "onnx", out / "static", data.take(64), reduce_range=False))
+    path = onnxruntime.build(
+        STATIC, base.BuildContext(mlp, ModelFormat.ONNX, out / "static", data.take(64), reduce_range=False)
+    )
     full = onnx.load(str(path))
     mixed_precision.name_nodes(full)
     originals = {i.name: i for i in onnx.load(str(mlp)).graph.initializer}
@@ -129,11 +132,15 @@ def test_static_mixed_builds_and_runs_through_the_backend(
         return 1.0 - evaluating.score(api.Metric.COSINE, out, ref)
 
     spec = registry.spec(api.Runtime.ONNXRUNTIME, api.Precision.INT8, api.Method.STATIC_MIXED)
-    static = onnxruntime.build(STATIC, base.BuildContext(mlp, "onnx", tmp_path / "static", data.take(64), False))
-    ctx = base.BuildContext(mlp, "onnx", tmp_path / spec.key, data.take(64), False, judge=judge, max_drop=1e-9)
+    static = onnxruntime.build(
+        STATIC, base.BuildContext(mlp, ModelFormat.ONNX, tmp_path / "static", data.take(64), False)
+    )
+    ctx = base.BuildContext(
+        mlp, ModelFormat.ONNX, tmp_path / spec.key, data.take(64), False, judge=judge, max_drop=1e-9
+    )
     path = onnxruntime.build(spec, ctx)
     assert {p.name for p in ctx.out_dir.iterdir()} == {"model.onnx"}
     # So tight a budget cannot be met: the search gives the closest model it found.
     assert judge(path) < judge(static)
     with pytest.raises(base.CandidateError, match="needs evaluation data"):
-        onnxruntime.build(spec, base.BuildContext(mlp, "onnx", tmp_path / "x", data.take(64), False))
+        onnxruntime.build(spec, base.BuildContext(mlp, ModelFormat.ONNX, tmp_path / "x", data.take(64), False))

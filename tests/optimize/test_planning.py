@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from modelrollout.api import optimization as api
+from modelrollout.api.v1alpha1 import ModelFormat
 from modelrollout.optimize import economics, hardware, planning
 from modelrollout.optimize.candidates import registry
 
@@ -76,7 +77,7 @@ def test_gain_priors_follow_the_int8_dot_product() -> None:
 
 
 def test_ordered_keeps_the_reference_first() -> None:
-    ref = registry.reference("onnx")
+    ref = registry.reference(ModelFormat.ONNX)
     assert planning.ordered([ref, NNCF, DYN], AVX2) == [ref, DYN, NNCF]
     assert planning.ordered([ref, DYN, NNCF], AMX) == [ref, NNCF, DYN]
     assert planning.ordered([], AVX2) == []

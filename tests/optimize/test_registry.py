@@ -5,6 +5,7 @@ from typing import Final
 import pytest
 
 from modelrollout.api import optimization as api
+from modelrollout.api.v1alpha1 import ModelFormat
 from modelrollout.optimize import hardware
 from modelrollout.optimize.candidates import registry
 
@@ -28,20 +29,20 @@ def keys(specs: list[api.CandidateSpec]) -> list[str]:
     ],
 )  # fmt: skip
 def test_auto_per_accelerator(accelerator: api.Accelerator, expected: list[str]) -> None:
-    assert keys(registry.auto(accelerator, "onnx", 1000)) == expected
+    assert keys(registry.auto(accelerator, ModelFormat.ONNX, 1000)) == expected
 
 
 @pytest.mark.parametrize("accelerator", list(A))
 def test_auto_for_openvino_sources_has_no_onnxruntime(accelerator: api.Accelerator) -> None:
-    specs = registry.auto(accelerator, "openvino", 1000)
+    specs = registry.auto(accelerator, ModelFormat.OPENVINO, 1000)
     assert specs[0].key == "openvino-fp32-convert"
     assert all(s.runtime is api.Runtime.OPENVINO for s in specs)
     assert len(set(keys(specs))) == len(specs)
 
 
 def test_large_models_add_weight_compression() -> None:
-    small = keys(registry.auto(A.CPU, "onnx", registry.LARGE_MODEL_BYTES - 1))
-    large = keys(registry.auto(A.CPU, "onnx", registry.LARGE_MODEL_BYTES))
+    small = keys(registry.auto(A.CPU, ModelFormat.ONNX, registry.LARGE_MODEL_BYTES - 1))
+    large = keys(registry.auto(A.CPU, ModelFormat.ONNX, registry.LARGE_MODEL_BYTES))
     assert "openvino-int8-weight-compression" not in small
     assert "openvino-int8-weight-compression" in large
 
@@ -52,7 +53,7 @@ def test_explicit_list_gets_the_reference_first_and_no_duplicates() -> None:
         ' {"runtime":"openvino","precision":"int8","method":"nncf"}]'
     )
     assert listed is not None
-    assert keys(registry.with_reference(listed, "onnx")) == [
+    assert keys(registry.with_reference(listed, ModelFormat.ONNX)) == [
         "onnxruntime-fp32-graph-opt",
         "openvino-int8-nncf",
     ]
@@ -100,19 +101,19 @@ VNNI: Final = hardware.Cpu("Xeon", frozenset({"avx2", "avx512f", "avx512_vnni", 
 
 
 def test_without_vnni_onnxruntime_int8_comes_first_and_openvino_int8_last() -> None:
-    specs = keys(registry.auto(A.CPU, "onnx", 1000, AVX2))
+    specs = keys(registry.auto(A.CPU, ModelFormat.ONNX, 1000, AVX2))
     assert specs[1:3] == ["onnxruntime-int8-dynamic", "onnxruntime-int8-static-mixed"]
     assert specs[-2:] == ["openvino-int8-nncf", "openvino-int8-nncf-accuracy"]
 
 
 def test_with_vnni_openvino_int8_comes_first() -> None:
-    specs = keys(registry.auto(A.CPU, "onnx", 1000, VNNI))
+    specs = keys(registry.auto(A.CPU, ModelFormat.ONNX, 1000, VNNI))
     assert specs[1:3] == ["openvino-int8-nncf", "openvino-int8-nncf-accuracy"]
 
 
 def test_transformers_add_weight_compression() -> None:
-    plain = keys(registry.auto(A.CPU, "onnx", 1000, AVX2))
-    transformer = keys(registry.auto(A.CPU, "onnx", 1000, AVX2, transformer=True))
+    plain = keys(registry.auto(A.CPU, ModelFormat.ONNX, 1000, AVX2))
+    transformer = keys(registry.auto(A.CPU, ModelFormat.ONNX, 1000, AVX2, transformer=True))
     added = set(transformer) - set(plain)
     assert added == {"openvino-int8-weight-compression", "openvino-int4-weight-compression"}
     assert registry.is_transformer({"input_ids", "attention_mask"}) and not registry.is_transformer({"features"})

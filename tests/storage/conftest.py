@@ -14,7 +14,9 @@ from collections.abc import Iterator
 
 import pytest
 
-CACHE = pathlib.Path(os.environ.get("MODELROLLOUT_CACHE", pathlib.Path.home() / ".cache" / "modelrollout"))
+from e2e.testbed import binaries
+
+CACHE = pathlib.Path(os.environ.get(binaries.ENV_CACHE, pathlib.Path.home() / ".cache" / "modelrollout"))
 VERSITYGW = CACHE / "bin" / "versitygw-v1.8.0"  # built by tests/tools/install-versitygw.sh
 ACCESS, SECRET = "testaccess", "testsecret0123456789"
 

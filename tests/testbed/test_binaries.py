@@ -5,7 +5,6 @@ from pathlib import Path
 import pytest
 
 from e2e.testbed import binaries
-from modelrollout import names
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -28,7 +27,7 @@ def test_cluster_module_found_from_a_subfolder() -> None:
 
 
 def test_prebuilt_dir_without_binaries_is_refused_by_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(names.ENV_TESTBED_BIN, str(tmp_path))
+    monkeypatch.setenv(binaries.ENV_TESTBED_BIN, str(tmp_path))
     (tmp_path / "etcd").write_text("#!/bin/sh\n")
     (tmp_path / "etcd").chmod(0o755)
     with pytest.raises(binaries.MissingTool, match="kube-apiserver") as raised:

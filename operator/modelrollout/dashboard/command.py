@@ -5,16 +5,13 @@ from __future__ import annotations
 import argparse
 import socket
 import sys
-from collections.abc import Callable
 from typing import Any
 
 import uvicorn
-from kubernetes import client, config
+from kubernetes import client
 
 from modelrollout.dashboard import app, caching, options
-
-# The kubeconfig loader carries no annotations in some client versions.
-_load_kube_config: Callable[..., None] = config.load_kube_config
+from modelrollout.kube import clients
 
 
 def parser() -> argparse.ArgumentParser:
@@ -59,10 +56,7 @@ def serve(args: argparse.Namespace, api: client.ApiClient) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    try:
-        _load_kube_config(config_file=args.kubeconfig, context=args.context)
-    except (config.ConfigException, OSError) as error:
-        print(f"modelrollout dashboard: cannot load kubeconfig: {error}", file=sys.stderr)
+    if not clients.load_kubeconfig(args.kubeconfig, args.context, "modelrollout dashboard"):
         return 1
     api: Any = client.ApiClient()
     return serve(args, api)

@@ -109,8 +109,7 @@ def analysis(body: Body) -> list[dict[str, Any]]:
                 "message": m.get("message", ""),
             }
         )
-    # "overall" is the verdict of a whole round: last, as the summary of the others.
-    return sorted(charts.values(), key=lambda c: (c["check"] == "overall", c["check"]))
+    return [charts[check] for check in sorted(charts)]
 
 
 def event_rows(events: Iterable[Body]) -> list[dict[str, Any]]:

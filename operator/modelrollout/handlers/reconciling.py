@@ -248,29 +248,40 @@ def _carry_out(
         for svc in services.all_services(owner, shell.settings):
             _apply_child(shell, owner, svc, seen.services)
     for action in decision.actions:
-        match action:
-            case actions.EnsureOptimizationJob():
-                job = jobs.optimization_job(owner, spec, action.revision, profile, shell.settings, action.attempt)
-                if job["metadata"]["name"] not in seen.jobs and applying.create_job(shell.clients, job):
-                    log.info("created optimization Job %s", job["metadata"]["name"])
-            case actions.EnsureDeployment():
-                built = deployments.server_deployment(
-                    owner, spec, action.role, action.ref, action.replicas, profile, shell.settings
-                )
-                _apply_child(shell, owner, built, seen.deployments)
-            case actions.RemoveDeployment():
-                name = common.deployment_name(owner, action.role)
-                if name in seen.deployments:
-                    applying.delete_deployment(shell.clients, owner.namespace, name)
-            case actions.SetTraffic():
-                gateway = spec.rollout.traffic.gateway
-                if spec.rollout.traffic.router is Router.GATEWAY_API and gateway is not None:
-                    route = httproutes.http_route(owner, gateway, action.canary_weight, shell.settings)
-                    _apply_child(shell, owner, route, seen.routes)
-            case actions.EmitEvent():
-                _emit(shell, owner, action)
-            case actions.CountRollback():
-                telemetry.ROLLBACKS.labels(owner.namespace, owner.name, action.reason).inc()
+        _carry_out_one(shell, owner, spec, profile, action, seen)
+
+
+def _carry_out_one(
+    shell: Shell,
+    owner: common.Owner,
+    spec: ModelDeploymentSpec,
+    profile: profiles.Profile,
+    action: actions.Action,
+    seen: observing.Seen,
+) -> None:
+    match action:
+        case actions.EnsureOptimizationJob():
+            job = jobs.optimization_job(owner, spec, action.revision, profile, shell.settings, action.attempt)
+            if job["metadata"]["name"] not in seen.jobs and applying.create_job(shell.clients, job):
+                log.info("created optimization Job %s", job["metadata"]["name"])
+        case actions.EnsureDeployment():
+            built = deployments.server_deployment(
+                owner, spec, action.role, action.ref, action.replicas, profile, shell.settings
+            )
+            _apply_child(shell, owner, built, seen.deployments)
+        case actions.RemoveDeployment():
+            name = common.deployment_name(owner, action.role)
+            if name in seen.deployments:
+                applying.delete_deployment(shell.clients, owner.namespace, name)
+        case actions.SetTraffic():
+            gateway = spec.rollout.traffic.gateway
+            if spec.rollout.traffic.router is Router.GATEWAY_API and gateway is not None:
+                route = httproutes.http_route(owner, gateway, action.canary_weight, shell.settings)
+                _apply_child(shell, owner, route, seen.routes)
+        case actions.EmitEvent():
+            _emit(shell, owner, action)
+        case actions.CountRollback():
+            telemetry.ROLLBACKS.labels(owner.namespace, owner.name, action.reason).inc()
 
 
 def _apply_child(

@@ -7,7 +7,9 @@ which the handlers reach through Kopf's `memo` (set up by `memo_for`).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import kopf
@@ -22,13 +24,6 @@ logger = logging.getLogger(__name__)
 
 MANAGED = {names.LABEL_MANAGED_BY: names.MANAGER}
 SELECTOR = f"{names.LABEL_MANAGED_BY}={names.MANAGER}"
-CHILDREN = (
-    ("batch", "jobs"),
-    ("", "pods"),
-    ("apps", "deployments"),
-    ("", "services"),
-    ("gateway.networking.k8s.io", "httproutes"),
-)
 
 
 def memo_for(settings: OperatorSettings | None = None, kubeconfig: str | None = None) -> kopf.Memo:
@@ -68,65 +63,52 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 # --- the children and the nodes: indexes for the passes, events for waking them ----------
 
 
-@kopf.index("apps", "v1", "deployments", labels=MANAGED)
-async def deployments_by_owner(body: kopf.Body, **_: Any) -> dict[Any, Any]:
-    return {observing.owner_of(body): observing.deployment_view(body)}
+@dataclasses.dataclass(frozen=True)
+class _Watched:
+    """A kind whose objects are indexed for the passes and whose events wake them."""
+
+    group: str
+    plural: str
+    kind: str
+    field: str  # of dispatching.Indexes
+    index: str  # the index's name: Kopf hands it to handlers as a keyword argument
+    view: Callable[[kopf.Body], Any]
+    owned: bool = True  # a ModelDeployment's child: label-selected, indexed by owner; else one index of all
 
 
-@kopf.index("batch", "v1", "jobs", labels=MANAGED)
-async def jobs_by_owner(body: kopf.Body, **_: Any) -> dict[Any, Any]:
-    return {observing.owner_of(body): observing.job_view(body)}
-
-
-@kopf.index("", "v1", "pods", labels=MANAGED)
-async def pods_by_owner(body: kopf.Body, **_: Any) -> dict[Any, Any]:
-    return {observing.owner_of(body): observing.pod_view(body)}
-
-
-@kopf.index("", "v1", "services", labels=MANAGED)
-async def services_by_owner(body: kopf.Body, **_: Any) -> dict[Any, Any]:
-    return {observing.owner_of(body): observing.child_view(body)}
-
-
-@kopf.index("gateway.networking.k8s.io", "v1", "httproutes", labels=MANAGED)
-async def routes_by_owner(body: kopf.Body, **_: Any) -> dict[Any, Any]:
-    return {observing.owner_of(body): observing.child_view(body)}
-
-
-@kopf.index("", "v1", "nodes")
-async def nodes_all(body: kopf.Body, **_: Any) -> dict[Any, Any]:
-    return {None: observing.node_view(body)}
-
-
-def _child(kind: str, view: Any) -> Any:
-    async def handler(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-        _dispatcher(memo).child_event(kind, event.get("type"), dict(body), view(body))
-
-    handler.__name__ = handler.__qualname__ = f"{kind.lower()}_changed"
-    return handler
-
-
-kopf.on.event("apps", "v1", "deployments", labels=MANAGED)(_child("Deployment", observing.deployment_view))
-kopf.on.event("batch", "v1", "jobs", labels=MANAGED)(_child("Job", observing.job_view))
-kopf.on.event("", "v1", "pods", labels=MANAGED)(_child("Pod", observing.pod_view))
-kopf.on.event("", "v1", "services", labels=MANAGED)(_child("Service", observing.child_view))
-kopf.on.event("gateway.networking.k8s.io", "v1", "httproutes", labels=MANAGED)(
-    _child("HTTPRoute", observing.child_view)
+WATCHED = (
+    _Watched("apps", "deployments", "Deployment", "deployments", "deployments_by_owner", observing.deployment_view),
+    _Watched("batch", "jobs", "Job", "jobs", "jobs_by_owner", observing.job_view),
+    _Watched("", "pods", "Pod", "pods", "pods_by_owner", observing.pod_view),
+    _Watched("", "services", "Service", "services", "services_by_owner", observing.child_view),
+    _Watched("gateway.networking.k8s.io", "httproutes", "HTTPRoute", "routes", "routes_by_owner", observing.child_view),
+    _Watched("", "nodes", "Node", "nodes", "nodes_all", observing.node_view, owned=False),
 )
-kopf.on.event("", "v1", "nodes")(_child("Node", observing.node_view))
+CHILDREN = tuple((w.group, w.plural) for w in WATCHED if w.owned)
+INDEXES = {w.field: w.index for w in WATCHED}
+
+
+def _indexer(watched: _Watched) -> Callable[..., Awaitable[dict[Any, Any]]]:
+    async def index(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+        return {observing.owner_of(body) if watched.owned else None: watched.view(body)}
+
+    return index
+
+
+def _changed(watched: _Watched) -> Callable[..., Awaitable[None]]:
+    async def changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+        _dispatcher(memo).child_event(watched.kind, event.get("type"), dict(body), watched.view(body))
+
+    return changed
+
+
+for _w in WATCHED:
+    _labels = MANAGED if _w.owned else None
+    kopf.index(_w.group, "v1", _w.plural, labels=_labels, id=_w.index)(_indexer(_w))
+    kopf.on.event(_w.group, "v1", _w.plural, labels=_labels, id=f"{_w.kind.lower()}_changed")(_changed(_w))
 
 
 # --- the ModelDeployments themselves ------------------------------------------------------
-
-
-INDEXES = {
-    "deployments": "deployments_by_owner",
-    "jobs": "jobs_by_owner",
-    "pods": "pods_by_owner",
-    "services": "services_by_owner",
-    "routes": "routes_by_owner",
-    "nodes": "nodes_all",
-}
 
 
 @kopf.on.event(names.GROUP, names.VERSION, names.PLURAL)

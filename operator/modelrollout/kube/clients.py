@@ -9,6 +9,7 @@ rollouts never stampede an API server that is already struggling.
 from __future__ import annotations
 
 import random
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -25,6 +26,21 @@ BASE_DELAY: Final = 0.2  # seconds before the first retry (before jitter)
 MAX_DELAY: Final = 10.0
 
 RequestHook = Callable[[str, int], None]  # (HTTP method, status code; 0 for no response)
+# The kubeconfig loader carries no annotations in some client versions.
+_load_kube_config: Callable[..., None] = config.load_kube_config
+
+
+def load_kubeconfig(path: str | None, context: str | None, program: str) -> bool:
+    """Configure the default client as kubectl would (for the command-line tools).
+
+    False, said on stderr in `program`'s name, when the kubeconfig cannot be read.
+    """
+    try:
+        _load_kube_config(config_file=path, context=context)
+    except (config.ConfigException, OSError) as error:
+        print(f"{program}: cannot load kubeconfig: {error}", file=sys.stderr)
+        return False
+    return True
 
 
 def retry_delay(attempt: int, retry_after: float | None, draw: float) -> float:

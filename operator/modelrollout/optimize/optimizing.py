@@ -14,6 +14,7 @@ import numpy as np
 
 from modelrollout import storage
 from modelrollout.api import optimization as api
+from modelrollout.api.v1alpha1 import ModelFormat
 from modelrollout.optimize import (
     benchmarking,
     datasets,
@@ -74,92 +75,19 @@ def failed_report(s: settings.Settings | None, reason: str, started: float) -> a
 def run(s: settings.Settings) -> api.OptimizationReport:
     """Do the whole Job; raise OptimizeError with a one-line reason when it cannot succeed."""
     started = time.monotonic()
-    s.work_dir.mkdir(parents=True, exist_ok=True)
-    log.info("fetching %s", s.model_uri)
-    try:
-        source = storage.fetch(s.model_uri, s.work_dir / "source", sha256=s.model_sha256)
-    except storage.StorageError as e:
-        raise OptimizeError(f"model: {e}") from e
-    _check_format(source, s.format)
-    size = base.artifact_size(source)
-    log.info("fetched %s (%d bytes)", source.name, size)
-
-    cpu = hardware.cpu()
-    machine = api.Hardware(
-        cpu=cpu.model, cpuFeatures=cpu.feature_names(), devices=hardware.devices(), threads=s.threads
-    )
+    source, size = _fetch_model(s)
+    cpu, machine = _machine(s)
     reduce_range = registry.needs_reduce_range(cpu)
-    log.info(
-        "CPU %s, features %s, devices %s, threads %s",
-        cpu.model or "unknown", ", ".join(machine.cpuFeatures) or "none known",
-        ", ".join(machine.devices), s.threads or "runtime default",
-    )  # fmt: skip
     reference = registry.reference(s.format)
-
-    # The reference: if it cannot be built or run, nothing can be judged.
-    ref_dir = s.work_dir / "candidates" / reference.key
-    ref_ctx = base.BuildContext(source, s.format, ref_dir, None, reduce_range)
-    try:
-        ref_path = registry.backend(reference.runtime).build(reference, ref_ctx)
-        ref_runner = registry.backend(reference.runtime).load(
-            ref_path, _device(s, reference), reference.precision, s.threads
-        )
-    except Exception as e:
-        raise OptimizeError(f"reference {reference.key} failed to load: {_one_line(e)}") from e
+    ref_runner = _load_reference(s, source, reference, reduce_range)
     signature = ref_runner.signature
     log.info("inputs: %s", "; ".join(spec.describe() for spec in signature))
-    transformer = registry.is_transformer({spec.name for spec in signature})
-    specs = (
-        registry.auto(s.accelerator, s.format, size, cpu, transformer)
-        if s.candidates is None
-        else registry.with_reference(s.candidates, s.format)
-    )
-    log.info("candidates, by expected gain: %s", ", ".join(c.key for c in specs))
-
+    specs = _candidate_specs(s, signature, size, cpu)
     evaluation, synthetic = _evaluation(s, signature)
-    calibration = _calibration(s, signature, evaluation)
-    capacity = signatures.batch_capacity(signature)
-    batch = s.benchmark_batch if capacity is None else capacity
-    eval_batch = batch if capacity is None else capacity
-    try:
-        first = ref_runner.run(evaluation.take(1).batch_of(1 if capacity is None else capacity))
-        output = evaluating.scored_output(first)
-        ref_outputs = evaluating.predict(ref_runner, evaluation, eval_batch, output)
-        ref_score = evaluating.score(s.metric, ref_outputs, ref_outputs, evaluation.labels)
-    except OptimizeError:
-        raise
-    except Exception as e:
-        raise OptimizeError(f"reference {reference.key} failed to run: {_one_line(e)}") from e
-    del ref_runner
-    log.info("reference %s scores %.4f (%s)", reference.key, ref_score, s.metric.value)
+    ctx = _context(s, source, reference, ref_runner, evaluation, reduce_range)
+    del ref_runner  # its memory is the candidates' now
 
-    search = evaluation.take(SEARCH_SAMPLES)
-    ctx = _Context(
-        s, source, evaluation, calibration, batch, output, ref_outputs, ref_score,
-        benchmarking.Budget(s.benchmark_seconds, s.benchmark_iterations), reduce_range,
-        eval_batch, search, ref_outputs[: search.count],
-    )  # fmt: skip
-    results: list[api.CandidateResult] = []
-    artifacts: dict[str, pathlib.Path] = {}
-    reference_seconds = 0.0
-    for i, spec in enumerate(specs, 1):
-        clock = planning.Clock(time.monotonic() - started, s.deadline_seconds, reference_seconds, RESERVE_SECONDS)
-        skip = "" if i == 1 else planning.admit(spec, clock) or _redundant(spec, results, s.max_drop)
-        if skip:
-            log.info("[%d/%d] %s: %s", i, len(specs), spec.key, skip)
-            results.append(_skipped(ctx, spec, skip))
-            continue
-        log.info("[%d/%d] %s: building", i, len(specs), spec.key)
-        began = time.monotonic()
-        result, path = _candidate(ctx, spec, _search_seconds(clock))
-        if i == 1:
-            reference_seconds = time.monotonic() - began
-        results.append(result)
-        if path is not None:
-            artifacts[spec.key] = path
-        _log_result(i, len(specs), result)
-        gc.collect()
-
+    results, artifacts, reference_seconds = _try_candidates(ctx, specs, started)
     clock = planning.Clock(time.monotonic() - started, s.deadline_seconds, reference_seconds, RESERVE_SECONDS)
     results = _confirm(ctx, results, artifacts, reference.key, clock)
     results = [
@@ -180,31 +108,144 @@ def run(s: settings.Settings) -> api.OptimizationReport:
         "evaluationSamples": evaluation.count,
         "syntheticEvaluation": synthetic,
     }
+    return _report(s, selection, reference.key, artifacts, common, started)
+
+
+def _fetch_model(s: settings.Settings) -> tuple[pathlib.Path, int]:
+    """The model file in the work dir, checked against its declared format, and its size in bytes."""
+    s.work_dir.mkdir(parents=True, exist_ok=True)
+    log.info("fetching %s", s.model_uri)
+    try:
+        source = storage.fetch(s.model_uri, s.work_dir / "source", sha256=s.model_sha256)
+    except storage.StorageError as e:
+        raise OptimizeError(f"model: {e}") from e
+    _check_format(source, s.format)
+    size = base.artifact_size(source)
+    log.info("fetched %s (%d bytes)", source.name, size)
+    return source, size
+
+
+def _machine(s: settings.Settings) -> tuple[hardware.Cpu, api.Hardware]:
+    """The CPU the candidates are judged on, and the machine as the report names it."""
+    cpu = hardware.cpu()
+    machine = api.Hardware(
+        cpu=cpu.model, cpuFeatures=cpu.feature_names(), devices=hardware.devices(), threads=s.threads
+    )
+    log.info(
+        "CPU %s, features %s, devices %s, threads %s",
+        cpu.model or "unknown", ", ".join(machine.cpuFeatures) or "none known",
+        ", ".join(machine.devices), s.threads or "runtime default",
+    )  # fmt: skip
+    return cpu, machine
+
+
+def _load_reference(
+    s: settings.Settings, source: pathlib.Path, reference: api.CandidateSpec, reduce_range: bool
+) -> base.Runner:
+    """The reference, built and loaded: if it cannot be, nothing can be judged."""
+    ref_dir = s.work_dir / "candidates" / reference.key
+    ref_ctx = base.BuildContext(source, s.format, ref_dir, None, reduce_range)
+    try:
+        ref_path = registry.backend(reference.runtime).build(reference, ref_ctx)
+        return registry.backend(reference.runtime).load(ref_path, _device(s, reference), reference.precision, s.threads)
+    except Exception as e:
+        raise OptimizeError(f"reference {reference.key} failed to load: {_one_line(e)}") from e
+
+
+def _candidate_specs(
+    s: settings.Settings, signature: signatures.Signature, size: int, cpu: hardware.Cpu
+) -> list[api.CandidateSpec]:
+    """The candidates to try, the reference first: those listed, or those worth trying here."""
+    transformer = registry.is_transformer({spec.name for spec in signature})
+    specs = (
+        registry.auto(s.accelerator, s.format, size, cpu, transformer)
+        if s.candidates is None
+        else registry.with_reference(s.candidates, s.format)
+    )
+    log.info("candidates, by expected gain: %s", ", ".join(c.key for c in specs))
+    return specs
+
+
+def _context(
+    s: settings.Settings,
+    source: pathlib.Path,
+    reference: api.CandidateSpec,
+    ref_runner: base.Runner,
+    evaluation: datasets.Dataset,
+    reduce_range: bool,
+) -> _Context:
+    """What every candidate is built and judged with, the reference's outputs included."""
+    signature = ref_runner.signature
+    calibration = _calibration(s, signature, evaluation)
+    capacity = signatures.batch_capacity(signature)
+    batch = s.benchmark_batch if capacity is None else capacity
+    try:
+        first = ref_runner.run(evaluation.take(1).batch_of(1 if capacity is None else capacity))
+        output = evaluating.scored_output(first)
+        ref_outputs = evaluating.predict(ref_runner, evaluation, batch, output)
+        ref_score = evaluating.score(s.metric, ref_outputs, ref_outputs, evaluation.labels)
+    except OptimizeError:
+        raise
+    except Exception as e:
+        raise OptimizeError(f"reference {reference.key} failed to run: {_one_line(e)}") from e
+    log.info("reference %s scores %.4f (%s)", reference.key, ref_score, s.metric.value)
+    search = evaluation.take(SEARCH_SAMPLES)
+    return _Context(
+        s, source, evaluation, calibration, batch, output, ref_outputs, ref_score,
+        benchmarking.Budget(s.benchmark_seconds, s.benchmark_iterations), reduce_range,
+        batch, search, ref_outputs[: search.count],
+    )  # fmt: skip
+
+
+def _try_candidates(
+    ctx: _Context, specs: list[api.CandidateSpec], started: float
+) -> tuple[list[api.CandidateResult], dict[str, pathlib.Path], float]:
+    """Build and judge each candidate the deadline admits: results, artifacts by key, the reference's seconds."""
+    s = ctx.s
+    results: list[api.CandidateResult] = []
+    artifacts: dict[str, pathlib.Path] = {}
+    reference_seconds = 0.0
+    for i, spec in enumerate(specs, 1):
+        clock = planning.Clock(time.monotonic() - started, s.deadline_seconds, reference_seconds, RESERVE_SECONDS)
+        skip = "" if i == 1 else planning.admit(spec, clock) or _redundant(spec, results, s.max_drop)
+        if skip:
+            log.info("[%d/%d] %s: %s", i, len(specs), spec.key, skip)
+            results.append(_skipped(ctx, spec, skip))
+            continue
+        log.info("[%d/%d] %s: building", i, len(specs), spec.key)
+        began = time.monotonic()
+        result, path = _candidate(ctx, spec, _search_seconds(clock))
+        if i == 1:
+            reference_seconds = time.monotonic() - began
+        results.append(result)
+        if path is not None:
+            artifacts[spec.key] = path
+        _log_result(i, len(specs), result)
+        gc.collect()
+    return results, artifacts, reference_seconds
+
+
+def _report(
+    s: settings.Settings,
+    selection: selecting.Selection,
+    reference_key: str,
+    artifacts: dict[str, pathlib.Path],
+    common: dict[str, object],
+    started: float,
+) -> api.OptimizationReport:
+    """The report of the selection; the winner, if any, uploaded first."""
     winner = selection.winner
     if winner is None:
-        if not any(r.key == reference.key and r.throughput is not None for r in selection.results):
+        if not any(r.key == reference_key and r.throughput is not None for r in selection.results):
             raise OptimizeError(selection.reason)
         # The candidates stay in the report: they say how far each was from the bound.
-        return api.OptimizationReport.model_validate(
-            {
-                **common,
-                "succeeded": False,
-                "reason": selection.reason,
-                "candidates": selection.results,
-                "durationSeconds": time.monotonic() - started,
-            }
-        )
-    log.info("selected %s (objective %s)", winner.key, s.objective.value)
-    ref_result = next(r for r in selection.results if r.key == reference.key)
-    selected = _upload(s, winner, artifacts[winner.key], ref_result)
+        outcome: dict[str, object] = {"succeeded": False, "reason": selection.reason}
+    else:
+        log.info("selected %s (objective %s)", winner.key, s.objective.value)
+        ref_result = next(r for r in selection.results if r.key == reference_key)
+        outcome = {"succeeded": True, "selected": _upload(s, winner, artifacts[winner.key], ref_result)}
     return api.OptimizationReport.model_validate(
-        {
-            **common,
-            "succeeded": True,
-            "selected": selected,
-            "candidates": selection.results,
-            "durationSeconds": time.monotonic() - started,
-        }
+        {**common, **outcome, "candidates": selection.results, "durationSeconds": time.monotonic() - started}
     )
 
 
@@ -286,10 +327,10 @@ def _confirm(
     ]
 
 
-def _check_format(source: pathlib.Path, fmt: str) -> None:
-    if fmt == "openvino" and source.suffix != ".xml":
+def _check_format(source: pathlib.Path, fmt: ModelFormat) -> None:
+    if fmt is ModelFormat.OPENVINO and source.suffix != ".xml":
         raise OptimizeError(f"model: format openvino needs an IR .xml file, got {source.name}")
-    if fmt == "onnx" and source.suffix == ".xml":
+    if fmt is ModelFormat.ONNX and source.suffix == ".xml":
         raise OptimizeError(f"model: {source.name} is OpenVINO IR, not onnx (set format openvino)")
 
 

@@ -11,9 +11,10 @@ from typing import TypeVar
 
 from modelrollout import names
 from modelrollout.api import optimization as api
+from modelrollout.api.v1alpha1 import ModelFormat
 from modelrollout.optimize.candidates import registry
 
-E = TypeVar("E", api.Metric, api.Objective, api.Accelerator)
+E = TypeVar("E", api.Metric, api.Objective, api.Accelerator, ModelFormat)
 N = TypeVar("N", int, float)
 
 
@@ -27,7 +28,7 @@ class Settings:
     model_version: str
     model_uri: str
     model_sha256: str | None
-    format: str
+    format: ModelFormat
     accelerator: api.Accelerator
     candidates: list[api.CandidateSpec] | None  # None: auto
     calibration_uri: str | None
@@ -135,9 +136,7 @@ def parse(argv: list[str], environ: Mapping[str, str] | None = None) -> Settings
         if value is None:
             raise UsageError(f"{flag} (or env {var}) is required")
         values[attr] = value
-    fmt = values["format"]
-    if fmt not in registry.FORMATS:
-        raise UsageError(f"--format: {fmt!r} is not one of {' | '.join(registry.FORMATS)}")
+    fmt = _enum(ModelFormat, values["format"], "--format")
     try:
         candidates = registry.parse(values["candidates"])
     except ValueError as e:

@@ -92,9 +92,32 @@ def selected_figures(selected: dict[str, Any]) -> str:
 
 
 def render_status(obj: dict[str, Any], now: datetime.datetime) -> str:
-    metadata = obj.get("metadata", {})
     spec = obj.get("spec", {})
     status = obj.get("status") or {}
+    lines = _headline(obj.get("metadata", {}), spec, status)
+    steps = spec.get("rollout", {}).get("steps", [])
+    if steps:
+        lines += ["", "Steps:", *table(["", "STEP", "WEIGHT", "PAUSE", "IN STEP"], step_rows(steps, status, now))]
+    lines += _analysis(spec, status, now)
+    lines += _optimization(status.get("optimization"))
+    conditions = status.get("conditions") or []
+    if conditions:
+        rows = [
+            [
+                str(c.get("type", "?")),
+                str(c.get("status", "?")),
+                str(c.get("reason", "")) or NONE,
+                age(c.get("lastTransitionTime"), now),
+                str(c.get("message", "")),
+            ]
+            for c in conditions
+        ]
+        lines += ["", "Conditions:", *table(["TYPE", "STATUS", "REASON", "AGE", "MESSAGE"], rows)]
+    return "\n".join(lines) + "\n"
+
+
+def _headline(metadata: dict[str, Any], spec: dict[str, Any], status: dict[str, Any]) -> list[str]:
+    """Which model, its phase, whether the status is current, and the versions serving."""
     model = spec.get("model", {})
     lines = [
         f"{metadata.get('namespace', '?')}/{metadata.get('name', '?')}: model {model.get('name', '?')} "
@@ -113,16 +136,16 @@ def render_status(obj: dict[str, Any], now: datetime.datetime) -> str:
         f"  stable {_version(status.get('stable'))}   canary {_version(status.get('canary'))}   "
         f"weight {status.get('canaryWeight', 0)}%"
     )
+    return lines
 
-    steps = spec.get("rollout", {}).get("steps", [])
-    if steps:
-        lines += ["", "Steps:", *table(["", "STEP", "WEIGHT", "PAUSE", "IN STEP"], step_rows(steps, status, now))]
 
+def _analysis(spec: dict[str, Any], status: dict[str, Any], now: datetime.datetime) -> list[str]:
+    """The analysis counters, then the latest measurements, newest first."""
     analysis = status.get("analysis") or {}
     measurements = analysis.get("measurements") or []
     limit = spec.get("rollout", {}).get("analysis", {}).get("failureLimit")
     failed = f"{analysis.get('failedChecks', 0)} failed" + (f" (limit {limit})" if limit is not None else "")
-    lines += [
+    lines = [
         "",
         f"Analysis: {analysis.get('passedChecks', 0)} passed in step, {failed}, "
         f"{analysis.get('inconclusiveChecks', 0)} without an answer in a row; "
@@ -133,49 +156,36 @@ def render_status(obj: dict[str, Any], now: datetime.datetime) -> str:
             else ""
         ),
     ]
-    if measurements:
-        recent = measurements[-MEASUREMENTS_SHOWN:]
-        rows = [
-            [
-                age(m.get("at"), now),
-                str(m.get("step", NONE)),
-                str(m.get("check", NONE)),
-                str(m.get("result", NONE)),
-                number(m.get("value")),
-                number(m.get("stableValue")),
-                str(m.get("message", "")),
-            ]
-            for m in reversed(recent)
+    if not measurements:
+        return [*lines, "  no measurements yet"]
+    rows = [
+        [
+            age(m.get("at"), now),
+            str(m.get("step", NONE)),
+            str(m.get("check", NONE)),
+            str(m.get("result", NONE)),
+            number(m.get("value")),
+            number(m.get("stableValue")),
+            str(m.get("message", "")),
         ]
-        lines += table(["AGE", "STEP", "CHECK", "RESULT", "VALUE", "STABLE", "MESSAGE"], rows)
-    else:
-        lines.append("  no measurements yet")
+        for m in reversed(measurements[-MEASUREMENTS_SHOWN:])
+    ]
+    return lines + table(["AGE", "STEP", "CHECK", "RESULT", "VALUE", "STABLE", "MESSAGE"], rows)
 
-    optimization = status.get("optimization")
-    if isinstance(optimization, dict) and optimization:
-        selected = optimization.get("selected") or {}
-        outcome = {True: "succeeded", False: "failed", None: "running"}.get(optimization.get("succeeded"), "?")
-        detail = f"{selected.get('runtime', '?')} {selected.get('precision', '?')}" if selected else NONE
-        lines += ["", f"Optimization: {outcome} (job {optimization.get('job') or NONE}), selected {detail}"]
-        if optimization.get("reason"):
-            lines.append(f"  {optimization['reason']}")
-        if selected:
-            lines.append("  " + selected_figures(selected))
 
-    conditions = status.get("conditions") or []
-    if conditions:
-        rows = [
-            [
-                str(c.get("type", "?")),
-                str(c.get("status", "?")),
-                str(c.get("reason", "")) or NONE,
-                age(c.get("lastTransitionTime"), now),
-                str(c.get("message", "")),
-            ]
-            for c in conditions
-        ]
-        lines += ["", "Conditions:", *table(["TYPE", "STATUS", "REASON", "AGE", "MESSAGE"], rows)]
-    return "\n".join(lines) + "\n"
+def _optimization(optimization: object) -> list[str]:
+    """The optimization Job's outcome and what it chose; nothing before a Job ran."""
+    if not isinstance(optimization, dict) or not optimization:
+        return []
+    selected = optimization.get("selected") or {}
+    outcome = {True: "succeeded", False: "failed", None: "running"}.get(optimization.get("succeeded"), "?")
+    detail = f"{selected.get('runtime', '?')} {selected.get('precision', '?')}" if selected else NONE
+    lines = ["", f"Optimization: {outcome} (job {optimization.get('job') or NONE}), selected {detail}"]
+    if optimization.get("reason"):
+        lines.append(f"  {optimization['reason']}")
+    if selected:
+        lines.append("  " + selected_figures(selected))
+    return lines
 
 
 def render_history(obj: dict[str, Any], now: datetime.datetime) -> str:

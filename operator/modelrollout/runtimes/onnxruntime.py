@@ -32,7 +32,7 @@ class OnnxRuntimeSession:
         try:
             self._session = ort.InferenceSession(str(path), session_options(chosen), providers=list(chosen.providers))
         except Exception as error:  # ORT raises its own untyped exceptions
-            raise sessions.SessionError(f"onnxruntime cannot load {path.name}: {_first_line(error)}") from error
+            raise sessions.SessionError(f"onnxruntime cannot load {path.name}: {sessions.first_line(error)}") from error
         self.inputs = tuple(
             tensors.TensorSpec(i.name, datatypes.from_onnx(i.type), tensors.dims(i.shape))
             for i in self._session.get_inputs()
@@ -70,8 +70,3 @@ class OnnxRuntimeSession:
 
     def close(self) -> None:
         del self._session
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -40,7 +40,7 @@ class OpenVinoSession:
             self.inputs = tuple(spec(p) for p in self._compiled.inputs)
             self.outputs = tuple(spec(p) for p in self._compiled.outputs)
         except (RuntimeError, ValueError) as error:
-            raise sessions.SessionError(f"openvino cannot load {path.name}: {_first_line(error)}") from error
+            raise sessions.SessionError(f"openvino cannot load {path.name}: {sessions.first_line(error)}") from error
         self.platform = "openvino_onnx" if path.suffix.lower() == ".onnx" else "openvino_ir"
         # An infer request is not thread-safe: one per calling thread.
         self._local = threading.local()
@@ -73,8 +73,3 @@ def _text(value: object) -> str:
         return str(value.get_type_name())
     name = getattr(value, "name", None)
     return name if isinstance(name, str) else str(value)
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -45,3 +45,9 @@ def open_session(path: Path, runtime: api.Runtime, device: str, threads: int = 0
     from modelrollout.runtimes import openvino  # noqa: PLC0415
 
     return openvino.OpenVinoSession(path, device, threads)
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's text (runtimes raise pages), or its type when it has none."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -33,12 +33,7 @@ def loads(raw: bytes | memoryview, what: str) -> Any:
 
 def decode(body: bytes, json_length: int | None) -> inference.InferRequest:
     """An infer request body; with `json_length`, binary tensors follow the JSON part."""
-    if json_length is not None:
-        if json_length < 0 or json_length > len(body):
-            raise inference.bad(f"{HEADER_JSON_LENGTH} is {json_length} but the body has {len(body)} bytes")
-        head, binary = memoryview(body)[:json_length], memoryview(body)[json_length:]
-    else:
-        head, binary = memoryview(body), memoryview(b"")
+    head, binary = _split(body, json_length)
     request = loads(head, "request body")
     if not isinstance(request, dict):
         raise inference.bad("request body must be a JSON object")
@@ -48,28 +43,8 @@ def decode(body: bytes, json_length: int | None) -> inference.InferRequest:
     tensors: list[inference.RequestTensor] = []
     offset = 0
     for index, tensor in enumerate(inputs):
-        if not isinstance(tensor, dict):
-            raise inference.bad(f"inputs[{index}] must be an object")
-        name = tensor.get("name")
-        if not isinstance(name, str):
-            raise inference.bad(f"inputs[{index}] needs a 'name'")
-        shape = tensor.get("shape")
-        if not isinstance(shape, list):
-            raise inference.bad(f"input {name!r}: 'shape' must be a list of non-negative integers")
-        parameters = tensor.get("parameters")
-        size = parameters.get("binary_data_size") if isinstance(parameters, dict) else None
-        if size is not None:
-            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-                raise inference.bad(f"input {name!r}: binary_data_size must be a non-negative integer")
-            if offset + size > len(binary):
-                raise inference.bad(f"input {name!r}: binary_data_size {size} runs past the body's end")
-            raw = binary[offset : offset + size]
-            offset += size
-            tensors.append(inference.RequestTensor(name, str(tensor.get("datatype")), shape, raw=raw))
-        else:
-            if "data" not in tensor:
-                raise inference.bad(f"input {name!r} has no 'data'")
-            tensors.append(inference.RequestTensor(name, str(tensor.get("datatype")), shape, data=tensor["data"]))
+        decoded, offset = _input(index, tensor, binary, offset)
+        tensors.append(decoded)
     wanted, binary_out = _wanted(request)
     given_id = request.get("id")
     return inference.InferRequest(
@@ -78,6 +53,39 @@ def decode(body: bytes, json_length: int | None) -> inference.InferRequest:
         outputs=wanted,
         binary_outputs=binary_out,
     )
+
+
+def _split(body: bytes, json_length: int | None) -> tuple[memoryview, memoryview]:
+    """The JSON part of a body and the binary part after it (empty without `json_length`)."""
+    if json_length is None:
+        return memoryview(body), memoryview(b"")
+    if json_length < 0 or json_length > len(body):
+        raise inference.bad(f"{HEADER_JSON_LENGTH} is {json_length} but the body has {len(body)} bytes")
+    return memoryview(body)[:json_length], memoryview(body)[json_length:]
+
+
+def _input(index: int, tensor: object, binary: memoryview, offset: int) -> tuple[inference.RequestTensor, int]:
+    """The request's input tensor at `index`, and the offset of the next binary tensor."""
+    if not isinstance(tensor, dict):
+        raise inference.bad(f"inputs[{index}] must be an object")
+    name = tensor.get("name")
+    if not isinstance(name, str):
+        raise inference.bad(f"inputs[{index}] needs a 'name'")
+    shape = tensor.get("shape")
+    if not isinstance(shape, list):
+        raise inference.bad(f"input {name!r}: 'shape' must be a list of non-negative integers")
+    datatype = str(tensor.get("datatype"))
+    parameters = tensor.get("parameters")
+    size = parameters.get("binary_data_size") if isinstance(parameters, dict) else None
+    if size is None:
+        if "data" not in tensor:
+            raise inference.bad(f"input {name!r} has no 'data'")
+        return inference.RequestTensor(name, datatype, shape, data=tensor["data"]), offset
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise inference.bad(f"input {name!r}: binary_data_size must be a non-negative integer")
+    if offset + size > len(binary):
+        raise inference.bad(f"input {name!r}: binary_data_size {size} runs past the body's end")
+    return inference.RequestTensor(name, datatype, shape, raw=binary[offset : offset + size]), offset + size
 
 
 def _wanted(request: dict[str, Any]) -> tuple[list[str] | None, frozenset[str]]:

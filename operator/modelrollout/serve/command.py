@@ -43,7 +43,30 @@ async def serve(config: settings.Settings) -> int:
     pending = feedback.PendingStore(config.feedback_window_seconds, config.feedback_max_pending)
     plane = dataplane.DataPlane(repository, pending)
     pool = concurrent.futures.ThreadPoolExecutor(config.workers, thread_name_prefix="infer")
-    server = rest.RestServer(plane, server_metrics, config.max_body_bytes)
+    runner = await _start_rest(config, rest.RestServer(plane, server_metrics, config.max_body_bytes))
+    grpc_server = await _start_grpc(config, grpcs.GrpcService(plane, server_metrics))
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    with tempfile.TemporaryDirectory(prefix="modelrollout-serve-") as work_dir:
+        code = await _serve_until_stopped(config, Path(work_dir), stop, repository, pool, server_metrics)
+        log.info("shutting down: finishing in-flight requests")
+        plane.shutting_down = True
+        if grpc_server is not None:
+            # Stops accepting at once; calls in flight get the same grace as REST's.
+            await grpc_server.stop(config.shutdown_timeout_seconds)
+        await runner.cleanup()
+        pool.shutdown(wait=False, cancel_futures=True)
+        repository.close()
+        log.info("stopped")
+        return code
+
+
+async def _start_rest(config: settings.Settings, server: rest.RestServer) -> web.AppRunner:
+    """The REST port, open (live) before the model loads."""
     runner = web.AppRunner(
         server.app(),
         handle_signals=False,
@@ -55,79 +78,77 @@ async def serve(config: settings.Settings) -> int:
     await site.start()
     host, port = runner.addresses[0][:2]
     log.info("listening on http://%s:%s", host, port)
-    grpc_server = None
-    if config.grpc_port is not None:
-        grpc_server = grpc.aio.server(
-            options=[
-                ("grpc.max_receive_message_length", config.max_body_bytes),
-                ("grpc.max_send_message_length", -1),
-            ]
-        )
-        grpc_server.add_generic_rpc_handlers((grpcs.GrpcService(plane, server_metrics).handler(),))
-        grpc_port = grpc_server.add_insecure_port(f"{config.host}:{config.grpc_port}")
-        await grpc_server.start()
-        log.info("listening on grpc://%s:%s", config.host, grpc_port)
+    return runner
 
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
 
-    with tempfile.TemporaryDirectory(prefix="modelrollout-serve-") as work_dir:
-        loading = loop.run_in_executor(
-            None,
-            functools.partial(
-                repositories.load,
-                name=config.model_name,
-                version=config.model_version,
-                uri=config.model_uri,
-                runtime=config.runtime,
-                device=config.device,
-                threads=config.threads,
-                work_dir=Path(work_dir),
-                policy=batching.Policy(config.max_batch_size, config.max_batch_delay_seconds),
-            ),
-        )
-        stopping = asyncio.ensure_future(stop.wait())
-        racers: list[asyncio.Future[Any]] = [loading, stopping]
+async def _start_grpc(config: settings.Settings, service: grpcs.GrpcService) -> grpc.aio.Server | None:
+    """The gRPC port when one is configured, open before the model loads."""
+    if config.grpc_port is None:
+        return None
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", config.max_body_bytes),
+            ("grpc.max_send_message_length", -1),
+        ]
+    )
+    server.add_generic_rpc_handlers((service.handler(),))
+    port = server.add_insecure_port(f"{config.host}:{config.grpc_port}")
+    await server.start()
+    log.info("listening on grpc://%s:%s", config.host, port)
+    return server
+
+
+async def _serve_until_stopped(
+    config: settings.Settings,
+    work_dir: Path,
+    stop: asyncio.Event,
+    repository: repositories.ModelRepository,
+    pool: concurrent.futures.ThreadPoolExecutor,
+    server_metrics: metrics.ServerMetrics,
+) -> int:
+    """Load the model (a stop may come first), serve it until stopped; the exit code."""
+    loading = asyncio.get_running_loop().run_in_executor(
+        None,
+        functools.partial(
+            repositories.load,
+            name=config.model_name,
+            version=config.model_version,
+            uri=config.model_uri,
+            runtime=config.runtime,
+            device=config.device,
+            threads=config.threads,
+            work_dir=work_dir,
+            policy=batching.Policy(config.max_batch_size, config.max_batch_delay_seconds),
+        ),
+    )
+    stopping = asyncio.ensure_future(stop.wait())
+    racers: list[asyncio.Future[Any]] = [loading, stopping]
+    try:
         await asyncio.wait(racers, return_when=asyncio.FIRST_COMPLETED)
-        code = 0
-        if loading.done():
-            try:
-                model = loading.result()
-            except (artifacts.ArtifactError, sessions.SessionError) as error:
-                log.error("cannot serve model %s: %s", config.model_name, error)
-                code = 1
-            else:
-                server_metrics.model_load.set(model.load_seconds)
-                model.scheduler = batching.Scheduler(
-                    model.backend, pool, config.workers, model.policy, server_metrics.batched
-                )
-                repository.add(model)
-                log.info(
-                    "ready: model %s version %s (%s, %s, batches of up to %d) loaded and warmed up in %.3fs",
-                    model.name,
-                    model.version,
-                    model.backend.platform,
-                    config.device,
-                    model.policy.max_batch_size,
-                    model.load_seconds,
-                )
-                await stopping
-        else:
+        if not loading.done():
             log.info("stopped while loading the model")
+            return 0
+        try:
+            model = loading.result()
+        except (artifacts.ArtifactError, sessions.SessionError) as error:
+            log.error("cannot serve model %s: %s", config.model_name, error)
+            return 1
+        server_metrics.model_load.set(model.load_seconds)
+        model.scheduler = batching.Scheduler(model.backend, pool, config.workers, model.policy, server_metrics.batched)
+        repository.add(model)
+        log.info(
+            "ready: model %s version %s (%s, %s, batches of up to %d) loaded and warmed up in %.3fs",
+            model.name,
+            model.version,
+            model.backend.platform,
+            config.device,
+            model.policy.max_batch_size,
+            model.load_seconds,
+        )
+        await stopping
+        return 0
+    finally:
         stopping.cancel()
-
-        log.info("shutting down: finishing in-flight requests")
-        plane.shutting_down = True
-        if grpc_server is not None:
-            # Stops accepting at once; calls in flight get the same grace as REST's.
-            await grpc_server.stop(config.shutdown_timeout_seconds)
-        await runner.cleanup()
-        pool.shutdown(wait=False, cancel_futures=True)
-        repository.close()
-        log.info("stopped")
-        return code
 
 
 def main(argv: list[str] | None) -> int:

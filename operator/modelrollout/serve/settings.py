@@ -143,83 +143,86 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
 
     argparse exits on unknown flags or --help, as a command line should.
     """
-    a = build_parser().parse_args(list(argv))
+    src = _Source(build_parser().parse_args(list(argv)), env)
     e = names
+    model_name, model_uri = _model(src)
+    return Settings(
+        model_name=model_name,
+        model_version=src.text("model_version", e.ENV_MODEL_VERSION, "1") or "1",
+        model_uri=model_uri,
+        runtime=_runtime(src),
+        device=src.text("device", e.ENV_DEVICE, "CPU") or "CPU",
+        role=_role(src),
+        host=src.text("host", e.ENV_HOST, "0.0.0.0") or "0.0.0.0",
+        port=_port(src, "port", e.ENV_PORT, str(names.SERVER_PORT)),
+        threads=src.number(int, "threads", e.ENV_THREADS, "0", 0),
+        workers=src.number(int, "workers", e.ENV_WORKERS, "1", 1),
+        max_body_bytes=src.number(int, "max_body_bytes", e.ENV_MAX_BODY_BYTES, str(64 * 1024 * 1024), 1024),
+        feedback_window_seconds=src.number(
+            float, "feedback_window_seconds", e.ENV_FEEDBACK_WINDOW_SECONDS, "600", 0.001
+        ),
+        feedback_max_pending=src.number(int, "feedback_max_pending", e.ENV_FEEDBACK_MAX_PENDING, "100000", 0),
+        shutdown_timeout_seconds=src.number(
+            float, "shutdown_timeout_seconds", e.ENV_SHUTDOWN_TIMEOUT_SECONDS, "25", 0.0
+        ),
+        max_batch_size=src.number(int, "max_batch_size", e.ENV_MAX_BATCH_SIZE, "1", 1),
+        max_batch_delay_seconds=src.number(float, "max_batch_delay_seconds", e.ENV_MAX_BATCH_DELAY_SECONDS, "0", 0.0),
+        grpc_port=None
+        if src.text("grpc_port", e.ENV_GRPC_PORT, str(names.GRPC_PORT)) == "off"
+        else _port(src, "grpc_port", e.ENV_GRPC_PORT, str(names.GRPC_PORT)),
+    )
 
-    def text(flag: str | None, var: str, default: str | None) -> str | None:
-        return _pick(flag, env, var, default)
 
-    model_name = text(a.model_name, e.ENV_MODEL_NAME, None)
+@dataclasses.dataclass(frozen=True)
+class _Source:
+    """Where a setting comes from: its flag if given, else its variable, else the default."""
+
+    args: argparse.Namespace
+    env: Mapping[str, str]
+
+    def text(self, attr: str, var: str, default: str | None) -> str | None:
+        return _pick(getattr(self.args, attr), self.env, var, default)
+
+    def number(self, kind: type[_N], attr: str, var: str, default: str, minimum: _N) -> _N:
+        return _number(kind, self.text(attr, var, default), _flag(attr), var, minimum)
+
+
+def _flag(attr: str) -> str:
+    return "--" + attr.replace("_", "-")
+
+
+def _model(src: _Source) -> tuple[str, str]:
+    """The model's name (a URL path segment) and URI, both required."""
+    e = names
+    model_name = src.text("model_name", e.ENV_MODEL_NAME, None)
     if not model_name:
         raise SettingsError(f"--model-name ({e.ENV_MODEL_NAME}) is required")
     if "/" in model_name:
         raise SettingsError(f"--model-name ({e.ENV_MODEL_NAME}) must not contain '/': {model_name!r}")
-    model_uri = text(a.model_uri, e.ENV_MODEL_URI, None)
+    model_uri = src.text("model_uri", e.ENV_MODEL_URI, None)
     if not model_uri:
         raise SettingsError(f"--model-uri ({e.ENV_MODEL_URI}) is required")
-    runtime_text = text(a.runtime, e.ENV_RUNTIME, None)
-    if runtime_text is not None and runtime_text not in RUNTIMES:
-        raise SettingsError(f"--runtime ({e.ENV_RUNTIME}) must be one of {', '.join(RUNTIMES)}, got {runtime_text!r}")
-    runtime = None if runtime_text is None else api.Runtime(runtime_text)
-    device = text(a.device, e.ENV_DEVICE, "CPU") or "CPU"
-    role = text(a.role, e.ENV_ROLE, names.ROLE_STABLE) or names.ROLE_STABLE
+    return model_name, model_uri
+
+
+def _runtime(src: _Source) -> api.Runtime | None:
+    text = src.text("runtime", names.ENV_RUNTIME, None)
+    if text is None:
+        return None
+    if text not in RUNTIMES:
+        raise SettingsError(f"--runtime ({names.ENV_RUNTIME}) must be one of {', '.join(RUNTIMES)}, got {text!r}")
+    return api.Runtime(text)
+
+
+def _role(src: _Source) -> str:
+    role = src.text("role", names.ENV_ROLE, names.ROLE_STABLE) or names.ROLE_STABLE
     if role not in names.ROLES:
-        raise SettingsError(f"--role ({e.ENV_ROLE}) must be one of {', '.join(names.ROLES)}, got {role!r}")
-    port = _number(int, text(a.port, e.ENV_PORT, str(names.SERVER_PORT)), "--port", e.ENV_PORT, 0)
+        raise SettingsError(f"--role ({names.ENV_ROLE}) must be one of {', '.join(names.ROLES)}, got {role!r}")
+    return role
+
+
+def _port(src: _Source, attr: str, var: str, default: str) -> int:
+    port = src.number(int, attr, var, default, 0)
     if port > 65535:
-        raise SettingsError(f"--port ({e.ENV_PORT}) must be at most 65535, got {port}")
-    grpc_text = text(a.grpc_port, e.ENV_GRPC_PORT, str(names.GRPC_PORT))
-    grpc_port = None if grpc_text == "off" else _number(int, grpc_text, "--grpc-port", e.ENV_GRPC_PORT, 0)
-    if grpc_port is not None and grpc_port > 65535:
-        raise SettingsError(f"--grpc-port ({e.ENV_GRPC_PORT}) must be at most 65535, got {grpc_port}")
-    return Settings(
-        model_name=model_name,
-        model_version=text(a.model_version, e.ENV_MODEL_VERSION, "1") or "1",
-        model_uri=model_uri,
-        runtime=runtime,
-        device=device,
-        role=role,
-        host=text(a.host, e.ENV_HOST, "0.0.0.0") or "0.0.0.0",
-        port=port,
-        threads=_number(int, text(a.threads, e.ENV_THREADS, "0"), "--threads", e.ENV_THREADS, 0),
-        workers=_number(int, text(a.workers, e.ENV_WORKERS, "1"), "--workers", e.ENV_WORKERS, 1),
-        max_body_bytes=_number(
-            int,
-            text(a.max_body_bytes, e.ENV_MAX_BODY_BYTES, str(64 * 1024 * 1024)),
-            "--max-body-bytes",
-            e.ENV_MAX_BODY_BYTES,
-            1024,
-        ),
-        feedback_window_seconds=_number(
-            float,
-            text(a.feedback_window_seconds, e.ENV_FEEDBACK_WINDOW_SECONDS, "600"),
-            "--feedback-window-seconds",
-            e.ENV_FEEDBACK_WINDOW_SECONDS,
-            0.001,
-        ),
-        feedback_max_pending=_number(
-            int,
-            text(a.feedback_max_pending, e.ENV_FEEDBACK_MAX_PENDING, "100000"),
-            "--feedback-max-pending",
-            e.ENV_FEEDBACK_MAX_PENDING,
-            0,
-        ),
-        shutdown_timeout_seconds=_number(
-            float,
-            text(a.shutdown_timeout_seconds, e.ENV_SHUTDOWN_TIMEOUT_SECONDS, "25"),
-            "--shutdown-timeout-seconds",
-            e.ENV_SHUTDOWN_TIMEOUT_SECONDS,
-            0.0,
-        ),
-        max_batch_size=_number(
-            int, text(a.max_batch_size, e.ENV_MAX_BATCH_SIZE, "1"), "--max-batch-size", e.ENV_MAX_BATCH_SIZE, 1
-        ),
-        max_batch_delay_seconds=_number(
-            float,
-            text(a.max_batch_delay_seconds, e.ENV_MAX_BATCH_DELAY_SECONDS, "0"),
-            "--max-batch-delay-seconds",
-            e.ENV_MAX_BATCH_DELAY_SECONDS,
-            0.0,
-        ),
-        grpc_port=grpc_port,
-    )
+        raise SettingsError(f"{_flag(attr)} ({var}) must be at most 65535, got {port}")
+    return port

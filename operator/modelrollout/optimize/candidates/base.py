@@ -10,7 +10,9 @@ from typing import Protocol
 import numpy as np
 
 from modelrollout.api import optimization as api
+from modelrollout.api.v1alpha1 import ModelFormat
 from modelrollout.optimize import datasets, signatures
+from modelrollout.runtimes import sessions
 
 
 class CandidateError(Exception):
@@ -20,7 +22,7 @@ class CandidateError(Exception):
 @dataclasses.dataclass(frozen=True)
 class BuildContext:
     source: pathlib.Path  # the fetched model file (.onnx, or .xml with its .bin)
-    source_format: str  # "onnx" | "openvino"
+    source_format: ModelFormat
     out_dir: pathlib.Path  # this candidate's own directory
     calibration: datasets.Dataset | None
     reduce_range: bool  # quantize weights to 7 bits: for CPUs without VNNI
@@ -50,11 +52,35 @@ class Runner(Protocol):
 class Backend(Protocol):
     """A backend module: builds the specs it supports and loads what it built."""
 
-    def supports(self, spec: api.CandidateSpec, source_format: str) -> bool: ...
+    def supports(self, spec: api.CandidateSpec, source_format: ModelFormat) -> bool: ...
 
     def build(self, spec: api.CandidateSpec, ctx: BuildContext) -> pathlib.Path: ...
 
     def load(self, path: pathlib.Path, device: str, precision: api.Precision, threads: int = 0) -> Runner: ...
+
+
+class SessionRunner:
+    """A candidate opened as the server opens it (`runtimes`), outputs in model order."""
+
+    def __init__(self, session: sessions.Session) -> None:
+        self.session = session
+        self._signature = signatures.from_tensors(session.inputs)
+
+    @property
+    def signature(self) -> signatures.Signature:
+        return self._signature
+
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        outputs = self.session.run(feeds)
+        return [np.asarray(outputs[o.name]) for o in self.session.outputs]
+
+
+def open_runner(path: pathlib.Path, runtime: api.Runtime, device: str, threads: int = 0) -> SessionRunner:
+    """Every backend's `load`: the runtime's session, its failure a CandidateError."""
+    try:
+        return SessionRunner(sessions.open_session(path, runtime, device, threads))
+    except sessions.SessionError as e:
+        raise CandidateError(str(e)) from e
 
 
 def artifact_size(path: pathlib.Path) -> int:

@@ -14,7 +14,7 @@ import onnx
 import onnxruntime as ort
 
 from modelrollout.api import optimization as api
-from modelrollout.optimize import signatures
+from modelrollout.api.v1alpha1 import ModelFormat
 from modelrollout.optimize.candidates import base, mixed_precision
 from modelrollout.runtimes import sessions
 
@@ -34,8 +34,8 @@ CALIBRATION_BATCH: Final = 8
 MODEL_FILE: Final = "model.onnx"
 
 
-def supports(spec: api.CandidateSpec, source_format: str) -> bool:
-    return source_format == "onnx" and (spec.precision, spec.method) in SPECS
+def supports(spec: api.CandidateSpec, source_format: ModelFormat) -> bool:
+    return source_format is ModelFormat.ONNX and (spec.precision, spec.method) in SPECS
 
 
 def build(spec: api.CandidateSpec, ctx: base.BuildContext) -> pathlib.Path:
@@ -94,7 +94,7 @@ def _preprocess(ctx: base.BuildContext) -> pathlib.Path:
         try:
             quant_pre_process(str(ctx.source), str(pre), skip_symbolic_shape=skip_symbolic)
         except Exception as e:
-            errors.append(_first_line(e))
+            errors.append(sessions.first_line(e))
             continue
         if skip_symbolic:
             log.info("symbolic shape inference failed (%s); pre-processed with ONNX shape inference", errors[0])
@@ -198,29 +198,5 @@ def _convert_fp16(src: pathlib.Path, out: pathlib.Path) -> None:
     onnx.save(converted, str(out))
 
 
-class Runner:
-    """A candidate opened as the server opens it (`runtimes`), outputs in model order."""
-
-    def __init__(self, session: sessions.Session) -> None:
-        self.session = session
-        self._signature = signatures.from_tensors(session.inputs)
-
-    @property
-    def signature(self) -> signatures.Signature:
-        return self._signature
-
-    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        outputs = self.session.run(feeds)
-        return [np.asarray(outputs[o.name]) for o in self.session.outputs]
-
-
-def load(path: pathlib.Path, device: str, precision: api.Precision, threads: int = 0) -> Runner:
-    try:
-        return Runner(sessions.open_session(path, api.Runtime.ONNXRUNTIME, device, threads))
-    except sessions.SessionError as e:
-        raise base.CandidateError(str(e)) from e
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
+def load(path: pathlib.Path, device: str, precision: api.Precision, threads: int = 0) -> base.Runner:
+    return base.open_runner(path, api.Runtime.ONNXRUNTIME, device, threads)

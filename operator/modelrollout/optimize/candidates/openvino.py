@@ -10,7 +10,7 @@ import numpy as np
 import openvino as ov
 
 from modelrollout.api import optimization as api
-from modelrollout.optimize import signatures
+from modelrollout.api.v1alpha1 import ModelFormat
 from modelrollout.optimize.candidates import base
 from modelrollout.runtimes import openvino as runtimes_openvino
 from modelrollout.runtimes import sessions
@@ -38,8 +38,9 @@ TRANSFORMER_INPUTS: Final = frozenset({"input_ids", "attention_mask", "token_typ
 TRANSFORMER_OPS: Final = frozenset({"Softmax", "MVN"})
 
 
-def supports(spec: api.CandidateSpec, source_format: str) -> bool:
-    return source_format in ("onnx", "openvino") and (spec.precision, spec.method) in SPECS
+def supports(spec: api.CandidateSpec, source_format: ModelFormat) -> bool:
+    # Every format: ONNX is converted, IR read as it is.
+    return (spec.precision, spec.method) in SPECS
 
 
 def is_transformer(input_names: set[str], op_types: set[str]) -> bool:
@@ -125,36 +126,12 @@ def _accuracy_controlled(
 
 def _read(ctx: base.BuildContext) -> ov.Model:
     try:
-        if ctx.source_format == "openvino":
+        if ctx.source_format is ModelFormat.OPENVINO:
             return runtimes_openvino.core().read_model(str(ctx.source))
         return ov.convert_model(str(ctx.source))
     except Exception as e:
-        raise base.CandidateError(f"OpenVINO cannot read the model: {_first_line(e)}") from e
+        raise base.CandidateError(f"OpenVINO cannot read the model: {sessions.first_line(e)}") from e
 
 
-class Runner:
-    """A candidate opened as the server opens it (`runtimes`), outputs in model order."""
-
-    def __init__(self, session: sessions.Session) -> None:
-        self.session = session
-        self._signature = signatures.from_tensors(session.inputs)
-
-    @property
-    def signature(self) -> signatures.Signature:
-        return self._signature
-
-    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        outputs = self.session.run(feeds)
-        return [outputs[o.name] for o in self.session.outputs]
-
-
-def load(path: pathlib.Path, device: str, precision: api.Precision, threads: int = 0) -> Runner:
-    try:
-        return Runner(sessions.open_session(path, api.Runtime.OPENVINO, device, threads))
-    except sessions.SessionError as e:
-        raise base.CandidateError(str(e)) from e
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else type(e).__name__
+def load(path: pathlib.Path, device: str, precision: api.Precision, threads: int = 0) -> base.Runner:
+    return base.open_runner(path, api.Runtime.OPENVINO, device, threads)

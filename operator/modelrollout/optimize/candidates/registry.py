@@ -8,10 +8,10 @@ from typing import Final
 import pydantic
 
 from modelrollout.api import optimization as api
+from modelrollout.api.v1alpha1 import ModelFormat
 from modelrollout.optimize import hardware, planning
 from modelrollout.optimize.candidates import base
 
-FORMATS: Final = ("onnx", "openvino")
 # Above this size weight-only compression joins the OpenVINO candidates: for large
 # models memory bandwidth, not compute, bounds the latency.
 LARGE_MODEL_BYTES: Final = 1 << 30
@@ -23,16 +23,16 @@ def spec(runtime: api.Runtime, precision: api.Precision, method: api.Method) -> 
     return api.CandidateSpec(runtime=runtime, precision=precision, method=method)
 
 
-def reference(source_format: str) -> api.CandidateSpec:
+def reference(source_format: ModelFormat) -> api.CandidateSpec:
     """The FP32 reference every candidate is compared with; it always qualifies."""
-    if source_format == "openvino":
+    if source_format is ModelFormat.OPENVINO:
         return spec(_R.OPENVINO, _P.FP32, _M.CONVERT)
     return spec(_R.ONNXRUNTIME, _P.FP32, _M.GRAPH_OPT)
 
 
 def auto(
     accelerator: api.Accelerator,
-    source_format: str,
+    source_format: ModelFormat,
     model_bytes: int,
     cpu: hardware.Cpu | None = None,
     transformer: bool = False,
@@ -66,12 +66,12 @@ def auto(
     return planning.ordered(specs, cpu or hardware.Cpu(), accelerator is api.Accelerator.CPU, large)
 
 
-def with_reference(specs: list[api.CandidateSpec], source_format: str) -> list[api.CandidateSpec]:
+def with_reference(specs: list[api.CandidateSpec], source_format: ModelFormat) -> list[api.CandidateSpec]:
     """The reference first, then `specs` without duplicates or ones the format cannot make."""
     ref = reference(source_format)
     out = [ref]
     for s in specs:
-        if s not in out and (source_format == "onnx" or s.runtime is api.Runtime.OPENVINO):
+        if s not in out and (source_format is ModelFormat.ONNX or s.runtime is api.Runtime.OPENVINO):
             out.append(s)
     return out
 
