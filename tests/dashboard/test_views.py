@@ -139,7 +139,16 @@ def test_each_point_carries_its_interval_and_what_it_bounds() -> None:
         measured("latency", value=40.0, stableValue=30.0, effect=1.33, low=1.05, high=1.7, intervalOf="effect"),
         # Unbounded above (an empty stable bucket), as the status leaves `high` out.
         measured("latency", at="2026-01-01T00:00:04Z", value=45.0, effect=1.5, low=1.2, intervalOf="effect"),
-        measured("accuracy", value=0.93, stableValue=0.95, effect=0.02, low=0.88, high=0.96, intervalOf="value"),
+        measured(
+            "accuracy",
+            value=0.93,
+            stableValue=0.95,
+            effect=0.02,
+            low=0.88,
+            high=0.96,
+            intervalOf="value",
+            confidence=0.99,
+        ),
         measured("errorRate", value=0.01, stableValue=0.01, effect=0.0, low=-0.01, high=0.01, intervalOf="effect"),
         measured("gpu", value=0.5),
     )
@@ -148,7 +157,12 @@ def test_each_point_carries_its_interval_and_what_it_bounds() -> None:
     assert (ratio["low"], ratio["high"], ratio["bounds"]) == (1.05, 1.7, "ratio")
     assert (open_ended["low"], open_ended["high"], open_ended["bounds"]) == (1.2, None, "ratio")
     accuracy = charts["accuracy"]["points"][0]
-    assert (accuracy["low"], accuracy["high"], accuracy["bounds"]) == (0.88, 0.96, "canary")
+    assert (accuracy["low"], accuracy["high"], accuracy["bounds"], accuracy["confidence"]) == (
+        0.88,
+        0.96,
+        "canary",
+        0.99,
+    )
     assert charts["errorRate"]["points"][0]["bounds"] == "increase"
     gpu = charts["gpu"]["points"][0]
     assert (gpu["low"], gpu["high"], gpu["bounds"]) == (None, None, None)

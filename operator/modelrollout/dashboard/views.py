@@ -166,6 +166,7 @@ def analysis(body: Body) -> list[dict[str, Any]]:
                 "low": m.get("low"),
                 "high": m.get("high"),  # None with a low: unbounded above
                 "bounds": _bounds(m, _kind(check, known)),
+                "confidence": m.get("confidence"),
                 "message": m.get("message", ""),
             }
         )
