@@ -5,6 +5,7 @@ and the abort button rolls it back. The screenshot's path is printed (pytest -s 
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,6 +88,15 @@ def test_a_live_rollout_is_shown_and_aborted_from_the_page(
             expect(latency).to_be_visible()
             # Canary and stable points of the latency check, drawn from the live status.
             assert latency.locator("circle.point").count() >= 2
+            # Accuracy is judged on the canary's own interval (the sample compares no
+            # accuracy with stable's): a band or bar around its points, and its limit.
+            accuracy = page.locator('.chart[data-check="accuracy"]')
+            expect(accuracy.locator("svg .interval").first).to_be_attached()
+            expect(accuracy.locator("svg .interval title").first).to_contain_text(
+                re.compile(r"canary [\d.]+% \[[\d.]+%, ")
+            )
+            expect(accuracy.locator(".legend").first).to_contain_text("min 90%")
+            expect(latency.locator(".legend").first).to_contain_text("max 200 ms")
             expect(page.locator("#optimization tr.chosen")).to_have_count(1)
             expect(page.locator("#events")).to_contain_text("StepStarted")
             screenshot = tmp_path / "dashboard.png"

@@ -111,6 +111,93 @@ def test_analysis_is_one_series_per_check_in_time_order_by_check_name() -> None:
     assert charts[0]["points"][0]["message"] == "few"
 
 
+ANALYSIS = {
+    "prometheus": {"url": "http://prometheus:9090"},
+    "slos": {
+        "latency": {"quantile": 0.9, "maxMs": 200, "maxRatioToStable": 1.5},
+        "errorRate": {"max": 0.05},
+        "accuracy": {"min": 0.9, "minFeedback": 10, "maxDropToStable": 0.02},
+    },
+    "metrics": [{"name": "gpu", "query": "avg(x)", "successCondition": "result < 0.8"}],
+}
+AT = "2026-01-01T00:00:02Z"
+
+
+def measured(check: str, **fields: Any) -> dict[str, Any]:
+    return {"at": AT, "step": 0, "check": check, "result": "pass", **fields}
+
+
+def charts_of(*measurements: dict[str, Any], analysis: Any = ANALYSIS) -> dict[str, dict[str, Any]]:
+    resource = body(analysis={"measurements": list(measurements)})
+    resource["spec"]["rollout"]["analysis"] = analysis
+    return {c["check"]: c for c in views.analysis(resource)}
+
+
+def test_each_point_carries_its_interval_and_what_it_bounds() -> None:
+    charts = charts_of(
+        # The ratio decided: the interval is of the ratio to stable, not on the ms scale.
+        measured("latency", value=40.0, stableValue=30.0, effect=1.33, low=1.05, high=1.7, intervalOf="effect"),
+        # Unbounded above (an empty stable bucket), as the status leaves `high` out.
+        measured("latency", at="2026-01-01T00:00:04Z", value=45.0, effect=1.5, low=1.2, intervalOf="effect"),
+        measured(
+            "accuracy",
+            value=0.93,
+            stableValue=0.95,
+            effect=0.02,
+            low=0.88,
+            high=0.96,
+            intervalOf="value",
+            confidence=0.99,
+        ),
+        measured("errorRate", value=0.01, stableValue=0.01, effect=0.0, low=-0.01, high=0.01, intervalOf="effect"),
+        measured("gpu", value=0.5),
+    )
+    ratio, open_ended = charts["latency"]["points"]
+    assert (ratio["canary"], ratio["stable"], ratio["effect"]) == (40.0, 30.0, 1.33)
+    assert (ratio["low"], ratio["high"], ratio["bounds"]) == (1.05, 1.7, "ratio")
+    assert (open_ended["low"], open_ended["high"], open_ended["bounds"]) == (1.2, None, "ratio")
+    accuracy = charts["accuracy"]["points"][0]
+    assert (accuracy["low"], accuracy["high"], accuracy["bounds"], accuracy["confidence"]) == (
+        0.88,
+        0.96,
+        "canary",
+        0.99,
+    )
+    assert charts["errorRate"]["points"][0]["bounds"] == "increase"
+    gpu = charts["gpu"]["points"][0]
+    assert (gpu["low"], gpu["high"], gpu["bounds"]) == (None, None, None)
+
+
+def test_each_chart_carries_the_specs_limit_and_tolerance() -> None:
+    charts = charts_of(*(measured(c, value=1.0) for c in ("latency", "errorRate", "accuracy", "gpu")))
+    assert [(c, charts[c]["unit"], charts[c]["limit"], charts[c]["tolerance"]) for c in sorted(charts)] == [
+        ("accuracy", "share", {"comparator": ">=", "value": 0.9}, {"of": "drop", "value": 0.02}),
+        ("errorRate", "share", {"comparator": "<=", "value": 0.05}, None),
+        ("gpu", "", {"comparator": "<", "value": 0.8}, None),
+        ("latency", "ms", {"comparator": "<=", "value": 200.0}, {"of": "ratio", "value": 1.5}),
+    ]
+
+
+def test_an_older_measurement_without_interval_of_is_read_where_it_is_certain() -> None:
+    """Without a stable to compare with, the interval can only be the canary's; with one, it
+    could be either, so the page is not told a guess."""
+    charts = charts_of(
+        measured("errorRate", value=0.01, low=0.005, high=0.02),
+        measured("latency", value=40.0, effect=1.33, low=1.05, high=1.7),
+    )
+    assert charts["errorRate"]["points"][0]["bounds"] == "canary"
+    assert charts["latency"]["points"][0]["bounds"] is None and charts["latency"]["points"][0]["low"] == 1.05
+
+
+@pytest.mark.parametrize("analysis", [None, {"slos": {"latency": {"maxMs": "fast"}}}])
+def test_a_spec_that_does_not_parse_still_draws_the_status(analysis: Any) -> None:
+    charts = charts_of(measured("latency", value=40.0, low=35.0, high=45.0, intervalOf="value"), analysis=analysis)
+    (chart,) = charts.values()
+    (point,) = chart["points"]
+    assert (chart["unit"], chart["limit"], chart["tolerance"]) == ("ms", None, None)
+    assert (point["low"], point["high"], point["bounds"]) == (35.0, 45.0, "canary")
+
+
 def test_events_newest_first() -> None:
     events = [
         {"lastTimestamp": "2026-01-01T00:00:01Z", "type": "Normal", "reason": "Started", "message": "a"},

@@ -7,6 +7,7 @@ from statistics import NormalDist
 import pytest
 
 from modelrollout.api import v1alpha1
+from modelrollout.api.v1alpha1 import IntervalOf
 from modelrollout.rollout import steps
 from modelrollout.rollout.statistics import Histogram
 from modelrollout.rollout.verdicts import (
@@ -94,6 +95,34 @@ def test_the_message_says_why_with_the_interval_and_confidence() -> None:
     assert verdict.message.startswith("latency p99 canary ")
     assert "ms vs stable" in verdict.message and "> 1.2 tolerated: fail, 99% confidence" in verdict.message
     assert verdict.samples == pytest.approx(20000) and verdict.stable_samples == pytest.approx(100000)
+
+
+@pytest.mark.parametrize(
+    ("check", "evidence", "of"),
+    [
+        # The ratio decided: its interval is the one kept, around the effect.
+        (LATENCY, latency(lognormal(20000, 33), lognormal(100000, 22)), IntervalOf.EFFECT),
+        # No stable to compare with: the canary's own interval, in ms.
+        (ABSOLUTE, latency(lognormal(20000, 70)), IntervalOf.VALUE),
+        # Over the absolute max while as bad as stable: the absolute bound decided.
+        (ERRORS, Evidence("errorRate", counts=Counts(300, 10000), stable_counts=Counts(300, 10000)), IntervalOf.VALUE),
+        (
+            ACCURACY,
+            Evidence("accuracy", counts=Counts(9300, 10000), stable_counts=Counts(9500, 10000)),
+            IntervalOf.EFFECT,
+        ),
+        (CUSTOM, Evidence("gpu", value=0.5), None),
+    ],
+)
+def test_the_interval_says_what_it_bounds(check: Check, evidence: Evidence, of: IntervalOf | None) -> None:
+    verdict = judge(check, evidence)
+    assert verdict.interval_of is of
+    if of is None:
+        assert verdict.interval is None
+        return
+    centre = verdict.effect if of is IntervalOf.EFFECT else verdict.value
+    assert verdict.interval is not None and centre is not None
+    assert verdict.interval.low <= centre <= verdict.interval.high
 
 
 def test_a_later_look_needs_more_evidence() -> None:

@@ -604,6 +604,13 @@ class Result(StrEnum):
     ERROR = "error"
 
 
+class IntervalOf(StrEnum):
+    """What a measurement's interval bounds: the one its verdict rested on."""
+
+    VALUE = "value"  # the canary's own estimate, in the value's unit (ms, share)
+    EFFECT = "effect"  # the canary against stable: a ratio (latency) or a difference (shares)
+
+
 class Measurement(_Model):
     """One check at one look: the estimates, the interval the verdict rests on, and the verdict."""
 
@@ -616,6 +623,9 @@ class Measurement(_Model):
     effect: float | None = Field(default=None, description="Ratio (latency) or difference (shares) to stable.")
     low: float | None = Field(default=None, description="Lower bound of the judged interval.")
     high: float | None = Field(default=None, description="Upper bound of the judged interval (absent: unbounded).")
+    interval_of: IntervalOf | None = Field(
+        default=None, description="What low and high bound: value (the canary's estimate) or effect (against stable)."
+    )
     samples: float | None = Field(default=None, description="Canary requests or feedback events in the step.")
     stable_samples: float | None = Field(default=None, description="Stable's, in the same time range.")
     confidence: float | None = Field(default=None, description="Confidence of the verdict, for the whole step.")

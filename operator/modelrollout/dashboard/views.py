@@ -9,9 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
+import pydantic
+
 from modelrollout import names
 from modelrollout.api import v1alpha1
-from modelrollout.rollout import machine
+from modelrollout.rollout import machine, verdicts
 
 Body = Mapping[str, Any]
 # Columns of the optimization table that come first, in this order; any other key a
@@ -92,13 +94,67 @@ def optimization(body: Body) -> dict[str, Any]:
     }
 
 
+# What an effect interval is, per kind of check: how much worse the canary is than stable.
+EFFECTS: Final = {
+    verdicts.Kind.LATENCY: "ratio",
+    verdicts.Kind.ERROR_RATE: "increase",
+    verdicts.Kind.ACCURACY: "drop",
+}
+UNITS: Final = {verdicts.Kind.LATENCY: "ms", verdicts.Kind.ERROR_RATE: "share", verdicts.Kind.ACCURACY: "share"}
+
+
+def checks(body: Body) -> dict[str, verdicts.Check]:
+    """The spec's checks by name, as the judge reads them; none when the spec does not parse
+    (the page still draws what the status says, without limits)."""
+    spec = body.get("spec", {}).get("rollout", {}).get("analysis")
+    if not spec:
+        return {}
+    try:
+        found = verdicts.checks_for(v1alpha1.Analysis.model_validate(spec))
+    except (pydantic.ValidationError, ValueError):
+        return {}
+    return {c.name: c for c in reversed(found)}  # a metric named like an SLO: the SLO's, as the judge's first
+
+
+def _kind(check: str, known: Mapping[str, verdicts.Check]) -> verdicts.Kind:
+    if check in known:
+        return known[check].kind
+    return verdicts.Kind(check) if check in {k.value for k in EFFECTS} else verdicts.Kind.CUSTOM
+
+
+def _bounds(m: Mapping[str, Any], kind: verdicts.Kind) -> str | None:
+    """What the point's interval bounds: "canary" (its value) or the effect's name."""
+    if m.get("low") is None:
+        return None
+    of = m.get("intervalOf")
+    # Without intervalOf (an older operator's measurement) only an uncompared one is certain.
+    if of == v1alpha1.IntervalOf.VALUE or (of is None and m.get("effect") is None):
+        return "canary"
+    return EFFECTS.get(kind) if of == v1alpha1.IntervalOf.EFFECT else None
+
+
+def _chart(check: str, known: Mapping[str, verdicts.Check]) -> dict[str, Any]:
+    kind = _kind(check, known)
+    rule = known.get(check)
+    limit = {"comparator": rule.comparator, "value": rule.bound} if rule is not None else None
+    tolerance = (
+        {"of": EFFECTS[kind], "value": rule.tolerance}
+        if rule is not None and rule.tolerance is not None and kind in EFFECTS
+        else None
+    )
+    return {"check": check, "unit": UNITS.get(kind, ""), "limit": limit, "tolerance": tolerance, "points": []}
+
+
 def analysis(body: Body) -> list[dict[str, Any]]:
-    """One chart per check: canary and stable values over time, each point with its verdict."""
+    """One chart per check: canary and stable values over time, each point with its verdict and
+    the interval the verdict rested on (`bounds`: the canary's value, or its ratio, increase or
+    drop against stable), with the spec's limit on the value and tolerance on the effect."""
     measurements: Sequence[Mapping[str, Any]] = body.get("status", {}).get("analysis", {}).get("measurements") or []
+    known = checks(body)
     charts: dict[str, dict[str, Any]] = {}
     for m in sorted(measurements, key=lambda m: str(m.get("at", ""))):
         check = str(m.get("check", ""))
-        chart = charts.setdefault(check, {"check": check, "points": []})
+        chart = charts.setdefault(check, _chart(check, known))
         chart["points"].append(
             {
                 "at": m.get("at"),
@@ -106,6 +162,11 @@ def analysis(body: Body) -> list[dict[str, Any]]:
                 "result": m.get("result"),
                 "canary": m.get("value"),
                 "stable": m.get("stableValue"),
+                "effect": m.get("effect"),
+                "low": m.get("low"),
+                "high": m.get("high"),  # None with a low: unbounded above
+                "bounds": _bounds(m, _kind(check, known)),
+                "confidence": m.get("confidence"),
                 "message": m.get("message", ""),
             }
         )

@@ -546,6 +546,7 @@ class _Pass:
                 effect=v.effect,
                 low=v.interval.low if v.interval is not None else None,
                 high=v.interval.high if v.interval is not None and math.isfinite(v.interval.high) else None,
+                interval_of=v.interval_of if v.interval is not None else None,
                 samples=v.samples,
                 stable_samples=v.stable_samples,
                 confidence=v.confidence,

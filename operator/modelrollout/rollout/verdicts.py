@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from modelrollout.api import v1alpha1
-from modelrollout.api.v1alpha1 import Result
+from modelrollout.api.v1alpha1 import IntervalOf, Result
 from modelrollout.rollout import statistics
 from modelrollout.rollout.statistics import Histogram, Interval
 
@@ -101,7 +101,8 @@ class Verdict:
     value: float | None  # canary's estimate
     stable_value: float | None = None
     effect: float | None = None  # ratio or difference to stable
-    interval: Interval | None = None  # of the effect when compared, else of the canary's value
+    interval: Interval | None = None  # the one the verdict rests on: see interval_of
+    interval_of: IntervalOf | None = None  # the effect's when its verdict decided, else the canary's value's
     samples: float | None = None
     stable_samples: float | None = None
     confidence: float | None = None
@@ -244,7 +245,9 @@ def _judge_latency(check: Check, ev: Evidence, look: int, planned: int) -> Verdi
     )
     if stable is None or check.tolerance is None:
         result = results[0]
-        verdict = replace(base, result=result, value=point, interval=ms, confidence=check.confidence)
+        verdict = replace(
+            base, result=result, value=point, interval=ms, interval_of=IntervalOf.VALUE, confidence=check.confidence
+        )
         return replace(verdict, message=message.format(result=result.value))
     z = statistics.z_of(alpha / 2)
     ratio = statistics.ratio_interval(
@@ -267,6 +270,7 @@ def _judge_latency(check: Check, ev: Evidence, look: int, planned: int) -> Verdi
         stable_value=stable_point,
         effect=effect,
         interval=ratio if relative is result else ms,
+        interval_of=IntervalOf.EFFECT if relative is result else IntervalOf.VALUE,
         confidence=check.confidence,
         message=message.format(result=result.value),
     )
@@ -297,7 +301,14 @@ def _judge_share(check: Check, ev: Evidence, look: int, planned: int) -> Verdict
         f"{{result}}, {_confidence_text(check)}"
     )
     if stable is None or check.tolerance is None:
-        verdict = replace(base, result=absolute, value=canary.share, interval=own, confidence=check.confidence)
+        verdict = replace(
+            base,
+            result=absolute,
+            value=canary.share,
+            interval=own,
+            interval_of=IntervalOf.VALUE,
+            confidence=check.confidence,
+        )
         return replace(verdict, message=message.format(result=absolute.value))
     # Both differences are "how much worse the canary is": errors up, accuracy down.
     z = statistics.z_of(alpha)
@@ -322,6 +333,7 @@ def _judge_share(check: Check, ev: Evidence, look: int, planned: int) -> Verdict
         stable_value=stable.share,
         effect=effect,
         interval=diff if relative is result else own,
+        interval_of=IntervalOf.EFFECT if relative is result else IntervalOf.VALUE,
         confidence=check.confidence,
         message=message.format(result=result.value),
     )
