@@ -286,6 +286,32 @@ def test_a_broken_model_stops_the_rollout_and_stable_keeps_serving(
     assert deployment(bed, namespace, names.ROLE_CANARY) is None
 
 
+def test_a_canary_that_never_becomes_ready_is_rolled_back_at_the_progress_deadline(
+    bed: beds.Bed, namespace: str, tmp_path: Path
+) -> None:
+    """Unoptimized, so nothing checks the model before the server loads it: its pods crash-loop."""
+    first_version(bed, namespace, tmp_path)
+    broken = tmp_path / "2" / "model.onnx"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"\x08\x07this is not a protobuf" * 50)
+    body = samples.model_deployment(NAME, namespace, "2", broken.as_uri(), prometheus_url=bed.prometheus.url)
+    body["spec"]["optimization"] = {"enabled": False}
+    body["spec"]["rollout"]["progressDeadline"] = "20s"
+    with bed.traffic(namespace, NAME, "classifier", rate=20) as load:
+        bed.apply(body)
+        done = reach(bed, namespace, "RolledBack", stable="1", timeout=180)
+    status = done["status"]
+    assert status["history"][-1]["version"] == "2" and status["history"][-1]["outcome"] == "RolledBack"
+    rolled_back = [message for _, reason, message in bed.events(namespace, NAME) if reason == "RolledBack"]
+    assert rolled_back and "ProgressDeadlineExceeded" in rolled_back[-1], rolled_back
+    assert deployment(bed, namespace, names.ROLE_CANARY) is None
+    stable = deployment(bed, namespace, names.ROLE_STABLE)
+    assert stable is not None and stable.spec.template.metadata.labels[names.LABEL_VERSION] == "1"
+    # Stable answered throughout; the canary's pods never joined the endpoints.
+    assert load.sent["1"] > 0 and load.sent.get("2", 0) == 0
+    assert sum(load.failed.values()) == 0, dict(load.failed)
+
+
 def test_an_operator_killed_mid_canary_finishes_the_rollout_after_restart(
     bed: beds.Bed, namespace: str, tmp_path: Path
 ) -> None:
