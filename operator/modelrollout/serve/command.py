@@ -43,7 +43,7 @@ async def serve(config: settings.Settings) -> int:
     pending = feedback.PendingStore(config.feedback_window_seconds, config.feedback_max_pending)
     plane = dataplane.DataPlane(repository, pending)
     pool = concurrent.futures.ThreadPoolExecutor(config.workers, thread_name_prefix="infer")
-    server = rest.RestServer(plane, server_metrics, config.max_body_bytes)
+    server = rest.RestServer(plane, server_metrics, config.max_body_bytes, config.read_timeout_seconds)
     runner = web.AppRunner(
         server.app(),
         handle_signals=False,
@@ -86,6 +86,7 @@ async def serve(config: settings.Settings) -> int:
                 threads=config.threads,
                 work_dir=Path(work_dir),
                 policy=batching.Policy(config.max_batch_size, config.max_batch_delay_seconds),
+                sha256=config.model_sha256,
             ),
         )
         stopping = asyncio.ensure_future(stop.wait())

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 from collections.abc import Mapping, Sequence
 from typing import TypeVar
 
@@ -35,7 +36,10 @@ ENV_VARS = (
     names.ENV_MAX_BATCH_SIZE,
     names.ENV_MAX_BATCH_DELAY_SECONDS,
     names.ENV_GRPC_PORT,
+    names.ENV_MODEL_SHA256,
+    names.ENV_READ_TIMEOUT_SECONDS,
 )
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class SettingsError(ValueError):
@@ -61,6 +65,8 @@ class Settings:
     max_batch_size: int = 1  # rows per session run; 1: no batching
     max_batch_delay_seconds: float = 0.0
     grpc_port: int | None = None  # None: no gRPC listener
+    model_sha256: str | None = None  # verified before the model is loaded
+    read_timeout_seconds: float = 30.0  # the most a request body may take to arrive
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,6 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--grpc-port",
         help=f"gRPC port, 0 picks a free one, 'off' for none [{e.ENV_GRPC_PORT}] (default {e.GRPC_PORT})",
+    )
+    p.add_argument(
+        "--model-sha256",
+        help=f"SHA-256 of the model file, checked before it is loaded [{e.ENV_MODEL_SHA256}] (default: unchecked)",
+    )
+    p.add_argument(
+        "--read-timeout-seconds",
+        help=f"how long a request body may take to arrive [{e.ENV_READ_TIMEOUT_SECONDS}] (default 30)",
     )
     return p
 
@@ -172,6 +186,9 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
     grpc_port = None if grpc_text == "off" else _number(int, grpc_text, "--grpc-port", e.ENV_GRPC_PORT, 0)
     if grpc_port is not None and grpc_port > 65535:
         raise SettingsError(f"--grpc-port ({e.ENV_GRPC_PORT}) must be at most 65535, got {grpc_port}")
+    sha256 = (text(a.model_sha256, e.ENV_MODEL_SHA256, None) or "").strip().lower() or None
+    if sha256 is not None and not _SHA256.match(sha256):
+        raise SettingsError(f"--model-sha256 ({e.ENV_MODEL_SHA256}) must be 64 hex digits, got {sha256!r}")
     return Settings(
         model_name=model_name,
         model_version=text(a.model_version, e.ENV_MODEL_VERSION, "1") or "1",
@@ -222,4 +239,12 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
             0.0,
         ),
         grpc_port=grpc_port,
+        model_sha256=sha256,
+        read_timeout_seconds=_number(
+            float,
+            text(a.read_timeout_seconds, e.ENV_READ_TIMEOUT_SECONDS, "30"),
+            "--read-timeout-seconds",
+            e.ENV_READ_TIMEOUT_SECONDS,
+            0.001,
+        ),
     )
