@@ -110,6 +110,8 @@ ENV_SHUTDOWN_TIMEOUT_SECONDS: Final = "MODELROLLOUT_SHUTDOWN_TIMEOUT_SECONDS"
 ENV_MAX_BATCH_SIZE: Final = "MODELROLLOUT_MAX_BATCH_SIZE"
 ENV_MAX_BATCH_DELAY_SECONDS: Final = "MODELROLLOUT_MAX_BATCH_DELAY_SECONDS"
 ENV_GRPC_PORT: Final = "MODELROLLOUT_GRPC_PORT"
+# How long a client may take to send a request body, once its headers are in.
+ENV_READ_TIMEOUT_SECONDS: Final = "MODELROLLOUT_READ_TIMEOUT_SECONDS"
 SERVER_PORT: Final = 8080
 SERVER_PORT_NAME: Final = "http"
 GRPC_PORT: Final = 8081
@@ -152,5 +154,10 @@ ENV_PRICE_PER_HOUR: Final = "MODELROLLOUT_PRICE_PER_HOUR"
 # `<root>/<claim>/<path>`), for the optimization Job and the inference server alike.
 ENV_PVC_ROOT: Final = "MODELROLLOUT_PVC_ROOT"
 PVC_MOUNT_ROOT: Final = "/mnt/pvc"
+# Directories file:// URIs may name (':'-separated); unset, any absolute path without '..'.
+ENV_FILE_ROOTS: Final = "MODELROLLOUT_FILE_ROOTS"
+# Limits of an http(s):// download: total seconds, and bytes.
+ENV_DOWNLOAD_DEADLINE_SECONDS: Final = "MODELROLLOUT_DOWNLOAD_DEADLINE_SECONDS"
+ENV_DOWNLOAD_MAX_BYTES: Final = "MODELROLLOUT_DOWNLOAD_MAX_BYTES"
 # --- Node pools -----------------------------------------------------------------------
 LABEL_NODE_POOL: Final = f"{GROUP}/pool"

@@ -33,6 +33,18 @@ class OperatorSettings(BaseModel):
     env_from_secret: str | None = Field(
         default=None, alias="envFromSecret", description="Secret with credentials (e.g. AWS_*) for Job and server pods."
     )
+    service_account_name: str | None = Field(
+        default=None,
+        alias="serviceAccountName",
+        description="ServiceAccount of Job and server pods, for cloud workload identity (IRSA and the like); "
+        "its API token is never mounted.",
+    )
+    file_roots: list[str] = Field(
+        default_factory=list,
+        alias="fileRoots",
+        description="Directories file:// model URIs may name, in Job and server pods; empty: any absolute path "
+        "without '..'.",
+    )
     resync_seconds: float = Field(
         default=300.0,
         gt=0,

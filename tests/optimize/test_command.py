@@ -12,6 +12,7 @@ import pytest
 from modelrollout.api import optimization as api
 from modelrollout.optimize import command
 
+SECRET = "pa55w0rd-in-a-uri"
 FAST = ["--benchmark-seconds", "0.05", "--benchmark-iterations", "20"]
 
 
@@ -87,6 +88,11 @@ def _bad_inputs(mlp: pathlib.Path, tmp: pathlib.Path) -> dict[str, tuple[str, li
     xml.with_suffix(".bin").write_bytes(b"")
     wrong_calib = tmp / "calib.npz"
     np.savez(wrong_calib, features=np.zeros((20, 32), np.float32))
+    bare = tmp / "bare"
+    bare.mkdir()
+    (bare / "model.xml").write_text("<net/>")  # and no model.bin at all
+    wrong_keys = tmp / "keys.npz"
+    np.savez(wrong_keys, inputs=np.zeros((20, 64), np.float32), y=np.zeros(20, np.int64))
     small_eval = tmp / "small.npz"
     np.savez(small_eval, features=np.zeros((20, 64), np.float32), labels=np.zeros(20, np.int64))
     return {
@@ -106,13 +112,27 @@ def _bad_inputs(mlp: pathlib.Path, tmp: pathlib.Path) -> dict[str, tuple[str, li
             "20 samples are too few",
         ),
         "accuracy without labels": (mlp.as_uri(), ["--metric", "accuracy"], "needs evaluation data"),
+        "IR without its bin": (
+            (bare / "model.xml").as_uri(), ["--format", "openvino"], "OpenVINO IR weights model.bin are missing",
+        ),
+        "calibration keys": (mlp.as_uri(), ["--calibration-uri", wrong_keys.as_uri()],
+            "calibration data: no array for model input 'features' (arrays: inputs, y)"),
+        "evaluation keys": (
+            mlp.as_uri(), ["--evaluation-uri", wrong_keys.as_uri(), "--metric", "accuracy"],
+            "evaluation data: no array for model input 'features'",
+        ),
+        "dot-dot": (f"file://{tmp}/x/../m.onnx", [], "must not contain '..'"),
+        "credentials": (
+            f"http://alice:{SECRET}@127.0.0.1:{_closed_port()}/m.onnx", [], "http://***@127.0.0.1:",
+        ),
     }  # fmt: skip
 
 
 @pytest.mark.parametrize(
     "case",
     ["corrupt", "truncated", "sha256", "wrong format", "missing file", "unreachable", "bad scheme",
-     "calibration shape", "evaluation too small", "accuracy without labels"],
+     "calibration shape", "evaluation too small", "accuracy without labels", "IR without its bin",
+     "calibration keys", "evaluation keys", "dot-dot", "credentials"],
 )  # fmt: skip
 def test_bad_input_fails_with_one_line_reason_and_nothing_stored(
     mlp: pathlib.Path, tmp_path: pathlib.Path, case: str
@@ -123,6 +143,7 @@ def test_bad_input_fails_with_one_line_reason_and_nothing_stored(
     assert not report.succeeded and message in report.reason
     assert "\n" not in report.reason and json.loads(term)["reason"] == report.reason
     assert stored_files(tmp_path) == []
+    assert SECRET not in term
 
 
 def test_missing_s3_credentials(mlp: pathlib.Path, tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:

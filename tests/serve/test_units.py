@@ -22,7 +22,11 @@ from modelrollout.serve import artifacts, batching, bodies, dataplane, feedback,
 def test_locate_plain_paths_and_file_uris(tmp_path: Path) -> None:
     target = tmp_path / "a b" / "model.onnx"
     assert artifacts.locate(str(target), tmp_path) == target
-    assert artifacts.locate(target.as_uri(), tmp_path) == target
+    with pytest.raises(artifacts.ArtifactError, match="no such file"):
+        artifacts.locate(target.as_uri(), tmp_path)
+    target.parent.mkdir()
+    target.write_bytes(b"m")
+    assert artifacts.locate(target.as_uri(), tmp_path) == target.resolve()
 
 
 def test_locate_other_schemes_goes_through_storage(tmp_path: Path) -> None:

@@ -581,6 +581,11 @@ class VersionRef(_Model):
     revision: str = Field(description="Hash of the model and optimization spec that produced it.")
     runtime: Runtime = Field(default=Runtime.ONNXRUNTIME, description="Runtime of the artifact.")
     uri: str = Field(description="URI of the (optimized) artifact the server loads.")
+    sha256: str | None = Field(
+        default=None,
+        pattern=r"^[a-f0-9]{64}$",
+        description="SHA-256 of the artifact's model file; the server verifies it before loading.",
+    )
 
 
 class OptimizationStatus(_Model):

@@ -49,13 +49,15 @@ def server_deployment(
         # The threads the optimization Job measured with (pods.threads).
         names.ENV_THREADS: str(pods.threads(spec.serving.resources)),
     }
+    if ref.sha256:
+        env[names.ENV_MODEL_SHA256] = ref.sha256
     probe_port = names.SERVER_PORT_NAME
     container: dict[str, Any] = {
         "name": "server",
         "image": spec.serving.image or profile.image or settings.image,
         "imagePullPolicy": settings.image_pull_policy,
         "command": ["modelrollout", "serve"],
-        "env": [{"name": k, "value": v} for k, v in env.items()],
+        "env": [{"name": k, "value": v} for k, v in env.items()] + pods.storage_env(settings),
         "ports": [
             {"name": names.SERVER_PORT_NAME, "containerPort": settings.server_port, "protocol": "TCP"},
             {"name": names.GRPC_PORT_NAME, "containerPort": names.GRPC_PORT, "protocol": "TCP"},
@@ -97,6 +99,7 @@ def server_deployment(
                     },
                 },
                 "spec": {
+                    **pods.identity(settings),
                     **pods.placement(profile),
                     "terminationGracePeriodSeconds": GRACE_SECONDS,
                     "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "fsGroup": 10001},

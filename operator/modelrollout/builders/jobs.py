@@ -96,6 +96,8 @@ def optimization_job(
         container["resources"] = res
     if env_from := pods.env_from(settings):
         container["envFrom"] = env_from
+    if env := pods.storage_env(settings):
+        container["env"] = env
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -108,6 +110,7 @@ def optimization_job(
                 "metadata": {"labels": lbls, "annotations": {f"{names.GROUP}/revision": revision}},
                 "spec": {
                     "restartPolicy": "Never",
+                    **pods.identity(settings),
                     **pods.placement(profile),
                     "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "fsGroup": 10001},
                     "containers": [container],

@@ -1,11 +1,14 @@
-"""What the Job and server pods share: placement on the pool, resources, storage mounts."""
+"""What the Job and server pods share: placement on the pool, resources, storage mounts,
+and least privilege."""
 
 from __future__ import annotations
 
 import math
+import os
 from typing import Any
 from urllib.parse import urlparse
 
+from modelrollout import names
 from modelrollout.api.v1alpha1 import Resources
 from modelrollout.pools import pricing
 from modelrollout.pools.profiles import Profile
@@ -77,3 +80,21 @@ def env_from(settings: OperatorSettings) -> list[dict[str, Any]]:
     if settings.env_from_secret is None:
         return []
     return [{"secretRef": {"name": settings.env_from_secret, "optional": True}}]
+
+
+def identity(settings: OperatorSettings) -> dict[str, Any]:
+    """Pod spec fields for who the pod is: never the Kubernetes API token (neither the
+    optimizer nor the server talks to the API server), and the configured ServiceAccount
+    when one is set, for cloud credentials that its annotations bring (IRSA and the like
+    mount their own token, not the API one)."""
+    out: dict[str, Any] = {"automountServiceAccountToken": False}
+    if settings.service_account_name:
+        out["serviceAccountName"] = settings.service_account_name
+    return out
+
+
+def storage_env(settings: OperatorSettings) -> list[dict[str, Any]]:
+    """Env that confines the pod's storage reads: the allowed file:// roots, when set."""
+    if not settings.file_roots:
+        return []
+    return [{"name": names.ENV_FILE_ROOTS, "value": os.pathsep.join(settings.file_roots)}]

@@ -114,7 +114,7 @@ def run(s: settings.Settings) -> api.OptimizationReport:
 def _fetch_model(s: settings.Settings) -> tuple[pathlib.Path, int]:
     """The model file in the work dir, checked against its declared format, and its size in bytes."""
     s.work_dir.mkdir(parents=True, exist_ok=True)
-    log.info("fetching %s", s.model_uri)
+    log.info("fetching %s", storage.redact(s.model_uri))
     try:
         source = storage.fetch(s.model_uri, s.work_dir / "source", sha256=s.model_sha256)
     except storage.StorageError as e:
@@ -477,7 +477,7 @@ def _upload(
 ) -> api.SelectedArtifact:
     store = s.artifact_store or (s.work_dir / "artifacts").resolve().as_uri()
     key = f"{s.artifact_key.strip('/')}/{winner.key}"
-    log.info("uploading %s to %s/%s", winner.key, store, key)
+    log.info("uploading %s to %s/%s", winner.key, storage.redact(store), key)
     try:
         uri = storage.upload(path.parent, store, key)
     except storage.StorageError as e:

@@ -193,7 +193,9 @@ class _Pass:
     def source_ref(self) -> VersionRef:
         model = self.spec.model
         runtime = Runtime.OPENVINO if model.format.value == "openvino" else Runtime.ONNXRUNTIME
-        return VersionRef(version=model.version, revision=self.revision, runtime=runtime, uri=model.uri)
+        return VersionRef(
+            version=model.version, revision=self.revision, runtime=runtime, uri=model.uri, sha256=model.sha256
+        )
 
     def split(self, weight: int) -> tuple[int, int]:
         return steps.replica_split(self.spec.serving.replicas, weight, self.spec.rollout.traffic.router)
@@ -354,7 +356,13 @@ class _Pass:
             self.history(Outcome.FAILED, reason)
             return
         selected = report.selected
-        ref = VersionRef(version=version, revision=self.revision, runtime=selected.runtime.value, uri=selected.uri)
+        ref = VersionRef(
+            version=version,
+            revision=self.revision,
+            runtime=selected.runtime.value,
+            uri=selected.uri,
+            sha256=selected.sha256 or None,
+        )
         ratio = f", {selected.throughputRatio:.2f}x FP32 throughput" if selected.throughputRatio else ""
         summary = f"{selected.runtime.value} {selected.precision.value} {selected.method.value}{ratio}"
         self.update(

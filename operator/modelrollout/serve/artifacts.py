@@ -1,8 +1,9 @@
 """Where the model artifact is: a URI becomes a local file and a runtime.
 
-`locate` is the one place that turns a model URI into a local path. Local paths and
-file:// are handled here; other schemes (s3://, pvc://, http(s)://, models:/) go
-through `modelrollout.storage.fetch`.
+`locate` is the one place that turns a model URI into a local path. Plain paths are
+handled here; file:// is resolved and confined in place by storage (no copy); other
+schemes (s3://, pvc://, http(s)://, models:/) go through `modelrollout.storage.fetch`.
+`verify` checks the expected SHA-256 before anything is loaded.
 """
 
 from __future__ import annotations
@@ -26,10 +27,20 @@ def locate(uri: str, dest_dir: Path) -> Path:
     parsed = urllib.parse.urlparse(uri)
     if parsed.scheme == "" or len(parsed.scheme) == 1:  # a plain path (or a drive letter)
         return Path(uri)
-    if parsed.scheme == "file":
-        return Path(urllib.parse.unquote(parsed.netloc + parsed.path))
     try:
+        if parsed.scheme == "file":
+            return storage.local_path(uri)
         return storage.fetch(uri, dest_dir)
+    except storage.StorageError as error:
+        raise ArtifactError(str(error)) from None
+
+
+def verify(path: Path, sha256: str | None) -> None:
+    """Refuse the model file when its SHA-256 is not the expected one."""
+    if not sha256:
+        return
+    try:
+        storage.verify(path, sha256=sha256)
     except storage.StorageError as error:
         raise ArtifactError(str(error)) from None
 

@@ -43,7 +43,9 @@ async def serve(config: settings.Settings) -> int:
     pending = feedback.PendingStore(config.feedback_window_seconds, config.feedback_max_pending)
     plane = dataplane.DataPlane(repository, pending)
     pool = concurrent.futures.ThreadPoolExecutor(config.workers, thread_name_prefix="infer")
-    runner = await _start_rest(config, rest.RestServer(plane, server_metrics, config.max_body_bytes))
+    runner = await _start_rest(
+        config, rest.RestServer(plane, server_metrics, config.max_body_bytes, config.read_timeout_seconds)
+    )
     grpc_server = await _start_grpc(config, grpcs.GrpcService(plane, server_metrics))
 
     loop = asyncio.get_running_loop()
@@ -119,6 +121,7 @@ async def _serve_until_stopped(
             threads=config.threads,
             work_dir=work_dir,
             policy=batching.Policy(config.max_batch_size, config.max_batch_delay_seconds),
+            sha256=config.model_sha256,
         ),
     )
     stopping = asyncio.ensure_future(stop.wait())

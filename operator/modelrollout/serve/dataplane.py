@@ -201,9 +201,20 @@ class DataPlane:
     @staticmethod
     def _from_json(name: str, spec: tensors.TensorSpec, data: object, shape: list[int], count: int) -> npt.NDArray[Any]:
         try:
-            array = np.array(data, dtype=np.object_) if spec.datatype == "BYTES" else np.asarray(data, dtype=spec.dtype)
+            if spec.datatype == "BYTES":
+                array = np.array(data, dtype=np.object_)
+            else:
+                if spec.dtype.kind in "iu":
+                    _whole_numbers(name, spec, np.asarray(data))
+                array = np.asarray(data, dtype=spec.dtype)
         except (ValueError, TypeError, OverflowError) as error:
             raise _bad(f"input {name!r}: data does not fit datatype {spec.datatype}: {error}") from None
+        # JSON has no NaN or Infinity: a non-finite value here was a null, or a number
+        # beyond the datatype's range (1e308 as FP32), which numpy would pass on silently.
+        if spec.dtype.kind == "f" and not np.isfinite(array).all():
+            raise _bad(
+                f"input {name!r}: data does not fit datatype {spec.datatype}: a null, or a value out of its range"
+            )
         if array.size != count:
             raise _bad(f"input {name!r} has {array.size} values but shape {_shape_text(shape)} needs {count}")
         return array.reshape(shape)
@@ -247,3 +258,9 @@ class DataPlane:
                 raise _bad(str(error)) from None
             self.pending.discard(parsed.inference_id)
         return parsed.inference_id, verdicts
+
+
+def _whole_numbers(name: str, spec: tensors.TensorSpec, probe: npt.NDArray[Any]) -> None:
+    """Refuse fractions (and nulls) for an integer datatype; numpy would truncate 0.5 to 0."""
+    if probe.dtype.kind == "O" or (probe.dtype.kind == "f" and not np.array_equal(probe, np.trunc(probe))):
+        raise _bad(f"input {name!r}: data does not fit datatype {spec.datatype}: integers expected")

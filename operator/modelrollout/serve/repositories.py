@@ -38,10 +38,12 @@ def load(
     threads: int,
     work_dir: Path,
     policy: batching.Policy = batching.OFF,
+    sha256: str | None = None,
 ) -> Model:
-    """Fetch, load and warm up a model; the time taken includes all three."""
+    """Fetch, verify, load and warm up a model; the time taken includes all of it."""
     started = time.perf_counter()
     path = artifacts.model_file(artifacts.locate(uri, work_dir))
+    artifacts.verify(path, sha256)
     chosen = artifacts.runtime_for(path, runtime)
     backend = sessions.open_session(path, chosen, device, threads)
     try:

@@ -41,10 +41,22 @@ class RestServer:
         plane: dataplane.DataPlane,
         server_metrics: metrics.ServerMetrics,
         max_body_bytes: int,
+        read_timeout_seconds: float = 30.0,
     ) -> None:
         self.plane = plane
         self.metrics = server_metrics
         self.max_body_bytes = max_body_bytes
+        self.read_timeout_seconds = read_timeout_seconds
+
+    async def _body(self, request: web.Request) -> bytes:
+        """The whole body, within the read timeout: a client that trickles it (or stops
+        sending) holds a connection and a buffer for no longer than that."""
+        try:
+            return await asyncio.wait_for(request.read(), self.read_timeout_seconds)
+        except TimeoutError:
+            raise inference.InferenceError(
+                408, f"the request body did not arrive within {self.read_timeout_seconds:g}s"
+            ) from None
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self.max_body_bytes)
@@ -114,7 +126,7 @@ class RestServer:
         info = request.match_info
         try:
             json_length = self._json_length(request)
-            body = await request.read()
+            body = await self._body(request)
             decoded = await self._coded(len(body), lambda: bodies.decode(body, json_length))
             answer = await self.plane.infer(info["name"], info.get("version"), decoded)
             size = sum(a.nbytes for _, a in answer.outputs)
@@ -150,8 +162,8 @@ class RestServer:
     async def feedback(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         try:
-            inference_id, verdicts = self.plane.feedback(name, await request.read())
-        except dataplane.InferenceError as error:
+            inference_id, verdicts = self.plane.feedback(name, await self._body(request))
+        except inference.InferenceError as error:
             return _error(error.status, error.message)
         except web.HTTPRequestEntityTooLarge:
             return _error(413, f"request body is larger than the limit of {self.max_body_bytes} bytes")

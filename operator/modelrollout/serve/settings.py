@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 from collections.abc import Mapping, Sequence
 from typing import TypeVar
 
@@ -35,7 +36,10 @@ ENV_VARS = (
     names.ENV_MAX_BATCH_SIZE,
     names.ENV_MAX_BATCH_DELAY_SECONDS,
     names.ENV_GRPC_PORT,
+    names.ENV_MODEL_SHA256,
+    names.ENV_READ_TIMEOUT_SECONDS,
 )
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
 class SettingsError(ValueError):
@@ -61,6 +65,8 @@ class Settings:
     max_batch_size: int = 1  # rows per session run; 1: no batching
     max_batch_delay_seconds: float = 0.0
     grpc_port: int | None = None  # None: no gRPC listener
+    model_sha256: str | None = None  # verified before the model is loaded
+    read_timeout_seconds: float = 30.0  # the most a request body may take to arrive
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,6 +119,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--grpc-port",
         help=f"gRPC port, 0 picks a free one, 'off' for none [{e.ENV_GRPC_PORT}] (default {e.GRPC_PORT})",
+    )
+    p.add_argument(
+        "--model-sha256",
+        help=f"SHA-256 of the model file, checked before it is loaded [{e.ENV_MODEL_SHA256}] (default: unchecked)",
+    )
+    p.add_argument(
+        "--read-timeout-seconds",
+        help=f"how long a request body may take to arrive [{e.ENV_READ_TIMEOUT_SECONDS}] (default 30)",
     )
     return p
 
@@ -170,6 +184,8 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         grpc_port=None
         if src.text("grpc_port", e.ENV_GRPC_PORT, str(names.GRPC_PORT)) == "off"
         else _port(src, "grpc_port", e.ENV_GRPC_PORT, str(names.GRPC_PORT)),
+        model_sha256=_sha256(src),
+        read_timeout_seconds=src.number(float, "read_timeout_seconds", e.ENV_READ_TIMEOUT_SECONDS, "30", 0.001),
     )
 
 
@@ -203,6 +219,13 @@ def _model(src: _Source) -> tuple[str, str]:
     if not model_uri:
         raise SettingsError(f"--model-uri ({e.ENV_MODEL_URI}) is required")
     return model_name, model_uri
+
+
+def _sha256(src: _Source) -> str | None:
+    digest = (src.text("model_sha256", names.ENV_MODEL_SHA256, None) or "").strip().lower() or None
+    if digest is not None and not _SHA256.match(digest):
+        raise SettingsError(f"--model-sha256 ({names.ENV_MODEL_SHA256}) must be 64 hex digits, got {digest!r}")
+    return digest
 
 
 def _runtime(src: _Source) -> api.Runtime | None:

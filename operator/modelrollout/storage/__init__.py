@@ -6,8 +6,8 @@ inference server (fetch the optimized artifact).
 
 from __future__ import annotations
 
-from modelrollout.storage.errors import StorageError
-from modelrollout.storage.fetching import fetch
+from modelrollout.storage.errors import StorageError, redact
+from modelrollout.storage.fetching import Limits, fetch, local_path, verify
 from modelrollout.storage.uploading import upload
 
-__all__ = ["StorageError", "fetch", "upload"]
+__all__ = ["Limits", "StorageError", "fetch", "local_path", "redact", "upload", "verify"]

@@ -62,6 +62,7 @@ def _upload_dir(files: list[pathlib.Path], root: pathlib.Path, key: str) -> None
     final = root.joinpath(*[p for p in key.split("/") if p])
     if ".." in final.relative_to(root).parts:
         raise StorageError(f"artifact key {key!r} must not contain '..'")
+    _stays_under(final.parent, root, key)
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
@@ -83,6 +84,15 @@ def _upload_dir(files: list[pathlib.Path], root: pathlib.Path, key: str) -> None
         raise StorageError(f"artifact store {root}: upload failed ({e.strerror or e})") from e
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _stays_under(directory: pathlib.Path, root: pathlib.Path, key: str) -> None:
+    """Refuse a key whose existing part leads, through a symlink, out of the store's root."""
+    existing = directory
+    while not existing.exists() and existing != root:
+        existing = existing.parent
+    if not existing.resolve().is_relative_to(root.resolve()):
+        raise StorageError(f"artifact key {key!r} leads outside the store {root} (through a symlink)")
 
 
 def _upload_s3(files: list[pathlib.Path], main: pathlib.Path, loc: locations.Location, key: str) -> None:
