@@ -1,7 +1,8 @@
 """Kopf registrations only: watches, indexes and the dispatcher's start and stop.
 
-The operator's children (label-selected on the server) and the nodes are indexed once
-for all ModelDeployments; their events wake the owner's pass through the dispatcher,
+The operator's children (label-selected on the server), the nodes and the
+HorizontalPodAutoscalers (anyone's: they say whose a Deployment's replicas are) are
+indexed once for all ModelDeployments; their events wake the owner's pass through the dispatcher,
 which the handlers reach through Kopf's `memo` (set up by `memo_for`).
 """
 
@@ -98,6 +99,15 @@ async def nodes_all(body: kopf.Body, **_: Any) -> dict[Any, Any]:
     return {None: observing.node_view(body)}
 
 
+@kopf.index("autoscaling", "v2", "horizontalpodautoscalers")
+async def autoscalers_by_target(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    """Anyone's HPAs (not only ours), by the Deployment they scale: (namespace, name) -> HPA name."""
+    view = observing.autoscaler_view(body)
+    if not view.target or not body.metadata.namespace:
+        return {}
+    return {(body.metadata.namespace, view.target): view.name}
+
+
 def _child(kind: str, view: Any) -> Any:
     async def handler(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         _dispatcher(memo).child_event(kind, event.get("type"), dict(body), view(body))
@@ -114,6 +124,9 @@ kopf.on.event("gateway.networking.k8s.io", "v1", "httproutes", labels=MANAGED)(
     _child("HTTPRoute", observing.child_view)
 )
 kopf.on.event("", "v1", "nodes")(_child("Node", observing.node_view))
+kopf.on.event("autoscaling", "v2", "horizontalpodautoscalers")(
+    _child("HorizontalPodAutoscaler", observing.autoscaler_view)
+)
 
 
 # --- the ModelDeployments themselves ------------------------------------------------------
@@ -126,6 +139,7 @@ INDEXES = {
     "services": "services_by_owner",
     "routes": "routes_by_owner",
     "nodes": "nodes_all",
+    "autoscalers": "autoscalers_by_target",
 }
 
 
