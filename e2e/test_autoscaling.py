@@ -81,14 +81,14 @@ class Sampler:
     """spec.replicas of one Deployment, read over and over on a thread: the lowest it was."""
 
     def __init__(self, cluster: Cluster, namespace: str, name: str) -> None:
-        self.read = lambda: cluster.apps.read_namespaced_deployment(name, namespace).spec.replicas
+        self.cluster, self.namespace, self.name = cluster, namespace, name
         self.seen: list[int] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.wait(0.05):
-            self.seen.append(self.read())
+            self.seen.append(int(self.cluster.apps.read_namespaced_deployment(self.name, self.namespace).spec.replicas))
 
     def __enter__(self) -> Sampler:
         self._thread.start()
