@@ -155,3 +155,13 @@ def test_search_deadline_leaves_room_for_start_and_upload() -> None:
     assert jobs.search_deadline(1800) == 1620
     assert jobs.search_deadline(300) == 240
     assert jobs.search_deadline(60) == 30
+
+
+def test_a_deployment_an_hpa_scales_is_applied_without_replicas() -> None:
+    cpu = profiles.defaults()["cpu"]
+    declared = deployments.server_deployment(OWNER, spec(), names.ROLE_STABLE, REF, 3, cpu, SETTINGS)
+    autoscaled = deployments.server_deployment(OWNER, spec(), names.ROLE_STABLE, REF, None, cpu, SETTINGS)
+    assert declared["spec"]["replicas"] == 3
+    # Absent, not null: an applied null would still claim the field from the HPA.
+    assert "replicas" not in autoscaled["spec"]
+    assert {k: v for k, v in declared["spec"].items() if k != "replicas"} == autoscaled["spec"]

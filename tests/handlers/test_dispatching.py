@@ -103,3 +103,39 @@ def test_a_change_newer_than_our_write_is_kept() -> None:
 
     asyncio.run(scenario())
     assert d.bodies[("ns", "m")]["metadata"]["resourceVersion"] == "14" and ("ns", "m") not in d.echoes
+
+
+def _hpa(target: str, min_replicas: int = 3) -> dict[str, Any]:
+    ref = {"kind": "Deployment", "apiVersion": "apps/v1", "name": target}
+    return {
+        "metadata": {"namespace": "ns", "name": "web"},
+        "spec": {"scaleTargetRef": ref, "minReplicas": min_replicas},
+    }
+
+
+def test_an_hpa_wakes_the_rollout_whose_deployment_it_targets_and_is_in_its_snapshot() -> None:
+    async def scenario() -> None:
+        d = _dispatcher()
+        for name in ("m", "other"):
+            d.bodies[("ns", name)] = _md("1")
+        d.bodies[("elsewhere", "m")] = _md("1")
+        hpa = _hpa("m-stable")
+        d.child_event("HorizontalPodAutoscaler", None, hpa, observing.autoscaler_view(hpa))
+        assert len(d.queue) == 1 and await d.queue.get() == ("ns", "m")
+        d.queue.done(("ns", "m"))
+        resized = _hpa("m-stable", min_replicas=5)  # not what a pass sees of it: no wake
+        d.child_event("HorizontalPodAutoscaler", "MODIFIED", resized, observing.autoscaler_view(resized))
+        assert len(d.queue) == 0
+        moved = _hpa("other-stable")  # both the old target's owner and the new one's
+        d.child_event("HorizontalPodAutoscaler", "MODIFIED", moved, observing.autoscaler_view(moved))
+        assert len(d.queue) == 2
+
+        empty: dict[Any, Any] = {}
+        d.indexes = dispatching.Indexes(
+            deployments=empty, jobs=empty, pods=empty, services=empty, routes=empty, nodes=empty,
+            autoscalers={("ns", "other-stable"): ["web"], ("elsewhere", "m-stable"): ["x"]},
+        )  # fmt: skip
+        assert d.seen(("ns", "other")).autoscalers == {names.ROLE_STABLE: "web"}
+        assert d.seen(("ns", "m")).autoscalers == {}
+
+    asyncio.run(scenario())

@@ -85,3 +85,29 @@ def test_children_are_compared_by_generation_or_resource_version() -> None:
     assert observing.child_view({"kind": "HTTPRoute", "metadata": meta}).marker == "4"
     assert observing.owner_of({"metadata": {"namespace": "ns", "labels": OWNER}}) == ("ns", "m")
     assert observing.owner_of({"metadata": {"namespace": "ns"}}) is None
+
+
+def _hpa(kind: str = "Deployment", api_version: str = "apps/v1", target: str = "m-stable") -> dict[str, Any]:
+    ref = {"kind": kind, "apiVersion": api_version, "name": target}
+    return {"metadata": {"name": "web", "namespace": "ns"}, "spec": {"scaleTargetRef": ref, "minReplicas": 3}}
+
+
+def test_an_hpa_is_seen_by_the_deployment_it_scales() -> None:
+    assert observing.autoscaler_view(_hpa()) == observing.AutoscalerView("web", "m-stable")
+    # Another kind, or a Deployment of another group, is no Deployment of ours.
+    assert observing.autoscaler_view(_hpa(kind="StatefulSet")).target == ""
+    assert observing.autoscaler_view(_hpa(api_version="example.com/v1")).target == ""
+    roles = observing.role_deployments(("ns", "m"))
+    assert roles == {names.ROLE_STABLE: "m-stable", names.ROLE_CANARY: "m-canary"}
+
+
+def test_whether_our_applied_configuration_still_holds_the_replicas() -> None:
+    ours = {"manager": names.MANAGER, "operation": "Apply", "fieldsV1": {"f:spec": {"f:replicas": {}}}}
+    without = {"manager": names.MANAGER, "operation": "Apply", "fieldsV1": {"f:spec": {"f:template": {}}}}
+    hpa = {"manager": "kube-controller-manager", "operation": "Update", "subresource": "scale",
+           "fieldsV1": {"f:spec": {"f:replicas": {}}}}  # fmt: skip
+    assert observing.replicas_applied([hpa, ours])
+    assert not observing.replicas_applied([hpa, without])
+    body = {"metadata": {"name": "m-stable", "generation": 2, "managedFields": [hpa, without]}, "spec": {"replicas": 5}}
+    view = observing.deployment_view(body)
+    assert view.replicas == 5 and not view.replicas_owned

@@ -92,6 +92,9 @@ class World:
     rollout_ticks: int = 1
     broken: set[str] = field(default_factory=set)
     placement: Placement = field(default_factory=Placement)
+    # role -> HPA targeting its Deployment; `hpa_replicas` is what such an HPA scales it to.
+    autoscalers: dict[str, str] = field(default_factory=dict)
+    hpa_replicas: int = 1
     # What the provider will measure: a function of the canary version.
     measure: Callable[[str], list[verdicts.Evidence]] = lambda version: []
     log: list[machine.Decision] = field(default_factory=list)
@@ -128,6 +131,7 @@ class World:
             canary=self.deployments.get(names.ROLE_CANARY),
             placement=self.placement,
             verdicts=found,
+            autoscalers=dict(self.autoscalers),
         )
 
     def tick(self, seconds: float = 5) -> machine.Decision:
@@ -150,10 +154,13 @@ class World:
                 case actions.EnsureDeployment():
                     current = self.deployments.get(action.role)
                     ref = action.ref
-                    if current is None or (current.revision, current.replicas) != (ref.revision, action.replicas):
+                    # A count left out is the HPA's (in a real cluster the HPA may
+                    # take a sync period to get there: no matter for the machine).
+                    replicas = self.hpa_replicas if action.replicas is None else action.replicas
+                    if current is None or (current.revision, current.replicas) != (ref.revision, replicas):
                         ready = current.ready if current is not None and current.revision == ref.revision else 0
                         self.deployments[action.role] = DeploymentState(
-                            ref.version, ref.revision, action.replicas, min(ready, action.replicas), updated=False
+                            ref.version, ref.revision, replicas, min(ready, replicas), updated=False
                         )
                         self._ready_in[action.role] = self.rollout_ticks
                 case actions.RemoveDeployment():

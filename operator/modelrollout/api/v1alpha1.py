@@ -545,6 +545,7 @@ class ConditionType(StrEnum):
     SCHEDULABLE = "Schedulable"  # some node can host the target pool
     ANALYSIS_HEALTHY = "AnalysisHealthy"  # the last analysis check passed
     RECONCILED = "Reconciled"  # False while the API server refuses a change (403, 422)
+    AUTOSCALED = "Autoscaled"  # True while an HPA owns the stable Deployment's replicas
 
 
 class Outcome(StrEnum):

@@ -28,7 +28,7 @@ def server_deployment(
     spec: ModelDeploymentSpec,
     role: str,
     ref: VersionRef,
-    replicas: int,
+    replicas: int | None,
     profile: Profile,
     settings: OperatorSettings,
 ) -> dict[str, Any]:
@@ -83,7 +83,8 @@ def server_deployment(
         "kind": "Deployment",
         "metadata": common.metadata(owner, common.deployment_name(owner, role), lbls, revision=ref.revision),
         "spec": {
-            "replicas": replicas,
+            # None: an HPA owns the count, and a manifest without it never takes it back.
+            **({} if replicas is None else {"replicas": replicas}),
             "selector": {"matchLabels": selector(owner, role)},
             # Never below the replicas asked for while a version rolls: a canary step's
             # capacity is part of what is being judged.

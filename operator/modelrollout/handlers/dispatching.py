@@ -55,6 +55,7 @@ class Indexes:
     services: Index
     routes: Index
     nodes: Index
+    autoscalers: Index  # (namespace, Deployment name) -> names of the HPAs scaling it
 
 
 @dataclass
@@ -104,6 +105,7 @@ class Dispatcher:
         """A watched child changed: wake its owner if what a pass sees of it changed."""
         meta = body.get("metadata") or {}
         ident = (kind, meta.get("namespace", ""), meta.get("name", ""))
+        previous = self.views.get(ident)
         if event == "DELETED":
             self.views.pop(ident, None)
         elif self.views.get(ident) == view:
@@ -114,9 +116,20 @@ class Dispatcher:
             for key in list(self.placing):
                 self.queue.add(key)
             return
+        if isinstance(view, observing.AutoscalerView):
+            self._autoscaler_event(ident, view, previous)
+            return
         owner = observing.owner_of(body)
         if owner is not None and owner in self.bodies:
             self.queue.add(owner)
+
+    def _autoscaler_event(self, ident: tuple[str, str, str], view: object, previous: object) -> None:
+        """Wake the owners of the Deployments the HPA scales, and scaled before it changed target."""
+        namespace = ident[1]
+        targets = {v.target for v in (view, previous) if isinstance(v, observing.AutoscalerView) and v.target}
+        for key in list(self.bodies):
+            if key[0] == namespace and targets & set(observing.role_deployments(key).values()):
+                self.queue.add(key)
 
     # --- passes ---------------------------------------------------------------------------
 
@@ -166,6 +179,11 @@ class Dispatcher:
             services=by_name(ix.services),
             routes=by_name(ix.routes),
             nodes=tuple(ix.nodes.get(None, ())),
+            autoscalers={
+                role: min(found)
+                for role, deployment in observing.role_deployments(key).items()
+                if (found := list(ix.autoscalers.get((key[0], deployment), ())))
+            },
         )
 
     def _after(self, key: Key, outcome: reconciling.Outcome) -> None:

@@ -143,6 +143,7 @@ def _reconcile(shell: Shell, body: Body, seen: observing.Seen) -> Outcome:
         canary=observing.deployment_state(seen, common.deployment_name(owner, names.ROLE_CANARY)),
         placement=placement,
         verdicts=_analyse(shell, spec, status, namespace, name, now) if plan.analysis else None,
+        autoscalers=seen.autoscalers,
     )
     decision = machine.decide(spec, status, obs)
     _carry_out(shell, owner, spec, profile, decision, seen)
@@ -297,6 +298,8 @@ def _apply_child(
     remembered = shell.applied.setdefault((owner.namespace, owner.name), {})
     if seen is not None and remembered.get(key) == (digest, seen.marker):
         return
+    if isinstance(seen, observing.DeploymentView) and seen.replicas_owned and "replicas" not in obj["spec"]:
+        applying.hand_over_replicas(shell.clients, owner.namespace, key[1], seen.replicas)
     remembered[key] = (digest, applying.apply(shell.clients, obj))
 
 

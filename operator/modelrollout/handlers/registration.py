@@ -1,7 +1,8 @@
 """Kopf registrations only: watches, indexes and the dispatcher's start and stop.
 
-The operator's children (label-selected on the server) and the nodes are indexed once
-for all ModelDeployments; their events wake the owner's pass through the dispatcher,
+The operator's children (label-selected on the server), the nodes and the
+HorizontalPodAutoscalers (anyone's: they say whose a Deployment's replicas are) are
+indexed once for all ModelDeployments; their events wake the owner's pass through the dispatcher,
 which the handlers reach through Kopf's `memo` (set up by `memo_for`).
 """
 
@@ -85,7 +86,7 @@ WATCHED = (
     _Watched("", "nodes", "Node", "nodes", "nodes_all", observing.node_view, owned=False),
 )
 CHILDREN = tuple((w.group, w.plural) for w in WATCHED if w.owned)
-INDEXES = {w.field: w.index for w in WATCHED}
+INDEXES = {**{w.field: w.index for w in WATCHED}, "autoscalers": "autoscalers_by_target"}
 
 
 def _indexer(watched: _Watched) -> Callable[..., Awaitable[dict[Any, Any]]]:
@@ -106,6 +107,23 @@ for _w in WATCHED:
     _labels = MANAGED if _w.owned else None
     kopf.index(_w.group, "v1", _w.plural, labels=_labels, id=_w.index)(_indexer(_w))
     kopf.on.event(_w.group, "v1", _w.plural, labels=_labels, id=f"{_w.kind.lower()}_changed")(_changed(_w))
+
+
+# Anyone's HPAs, not only ours: keyed by the Deployment they scale, not by an owner.
+@kopf.index("autoscaling", "v2", "horizontalpodautoscalers")
+async def autoscalers_by_target(body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    """(namespace, Deployment name) -> the HPA's name."""
+    view = observing.autoscaler_view(body)
+    if not view.target or not body.metadata.namespace:
+        return {}
+    return {(body.metadata.namespace, view.target): view.name}
+
+
+@kopf.on.event("autoscaling", "v2", "horizontalpodautoscalers")
+async def horizontalpodautoscaler_changed(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    _dispatcher(memo).child_event(
+        "HorizontalPodAutoscaler", event.get("type"), dict(body), observing.autoscaler_view(body)
+    )
 
 
 # --- the ModelDeployments themselves ------------------------------------------------------

@@ -3,8 +3,12 @@ the ModelDeployment's status, and Events.
 
 Field-manager policy: every field the operator sets on a child is owned by the manager
 `names.MANAGER` and applied with `force`, so a hand edit of an owned field is put back
-on the next pass; fields it does not set (e.g. an HPA's or `kubectl scale`'s replicas
-when the Deployment leaves them out) stay with whoever set them.
+on the next pass. That includes a server Deployment's `spec.replicas`, which is
+`spec.serving.replicas` (or the canary's share of it) and so re-asserted after a
+`kubectl scale`, as for any other declared field, unless a HorizontalPodAutoscaler
+targets that Deployment: then the manifest leaves `spec.replicas` out and never
+touches it (`hand_over_replicas` passes it on without a dip). Fields the operator
+does not set stay with whoever set them.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from modelrollout.kube.clients import Clients
 
 APPLY: Final = "application/apply-patch+yaml"
 GATEWAY_GROUP: Final = "gateway.networking.k8s.io"
+HANDOVER: Final = f"{names.MANAGER}-handover"  # holds spec.replicas between the operator and an HPA
 
 
 def _ssa(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -62,6 +67,32 @@ def apply(clients: Clients, obj: dict[str, Any]) -> str:
     else:
         raise ValueError(f"no apply for kind {kind}")
     return marker_of(kind, done)
+
+
+def hand_over_replicas(clients: Clients, namespace: str, name: str, replicas: int) -> None:
+    """Keep a Deployment's current count owned before the operator's apply leaves it out.
+
+    A field the only owner stops applying is removed, and spec.replicas would fall back to
+    1 until the HPA scaled up again. Applied first, unchanged, under a second manager, it
+    is co-owned and survives; the HPA's next scale takes it from that manager (the
+    transfer of ownership in the Kubernetes server-side apply documentation). 404: gone
+    already; 409: another manager holds a different count, i.e. the HPA scaled already.
+    """
+    body = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"replicas": replicas},
+    }
+    try:
+        # Without force: should the HPA have scaled since the watch showed `replicas`, the
+        # conflict says the count is its already, and an older one must not be written.
+        clients.apps.patch_namespaced_deployment(
+            name=name, namespace=namespace, body=body, field_manager=HANDOVER, _content_type=APPLY
+        )
+    except ApiException as err:
+        if err.status not in {404, 409}:
+            raise
 
 
 def create_job(clients: Clients, obj: dict[str, Any]) -> bool:

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from modelrollout import names
 from modelrollout.api.optimization import OptimizationReport
+from modelrollout.builders import common
 from modelrollout.pools.profiles import NodeView
 from modelrollout.rollout.observations import DeploymentState, JobPhase, JobState
 
@@ -36,6 +37,8 @@ class DeploymentView:
     updated: bool
     selector: tuple[tuple[str, str], ...]
     marker: str  # metadata.generation: moves when someone else changes the spec
+    # Whether our applied configuration still holds spec.replicas (see `replicas_applied`).
+    replicas_owned: bool = True
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,14 @@ class ChildView:
 
 
 @dataclass(frozen=True)
+class AutoscalerView:
+    """A HorizontalPodAutoscaler, reduced to the Deployment it scales ("" for any other kind)."""
+
+    name: str
+    target: str
+
+
+@dataclass(frozen=True)
 class Seen:
     """Everything watched about one ModelDeployment's children, for one pass."""
 
@@ -76,6 +87,7 @@ class Seen:
     services: Mapping[str, ChildView] = field(default_factory=dict)
     routes: Mapping[str, ChildView] = field(default_factory=dict)
     nodes: tuple[NodeView, ...] = ()
+    autoscalers: Mapping[str, str] = field(default_factory=dict)  # role -> HPA targeting its Deployment
 
 
 def owner_of(body: Body) -> Owner | None:
@@ -83,6 +95,13 @@ def owner_of(body: Body) -> Owner | None:
     instance = (meta.get("labels") or {}).get(names.LABEL_INSTANCE)
     namespace = meta.get("namespace")
     return (namespace, instance) if namespace and instance else None
+
+
+def role_deployments(owner: Owner) -> dict[str, str]:
+    """role -> the name of the owner's Deployment in that role."""
+    namespace, name = owner
+    who = common.Owner(name=name, namespace=namespace, uid="", model="")
+    return {role: common.deployment_name(who, role) for role in (names.ROLE_STABLE, names.ROLE_CANARY)}
 
 
 def parse_report(message: str | None) -> tuple[OptimizationReport | None, str]:
@@ -121,7 +140,28 @@ def deployment_view(body: Body) -> DeploymentView:
         updated=updated,
         selector=tuple(sorted(((spec.get("selector") or {}).get("matchLabels") or {}).items())),
         marker=str(generation),
+        replicas_owned=replicas_applied(meta.get("managedFields") or []),
     )
+
+
+def replicas_applied(managed: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether the operator's applied configuration holds spec.replicas.
+
+    Left out of the next apply while it is, the field would be removed and fall back
+    to its default of 1; see `applying.hand_over_replicas`.
+    """
+    for entry in managed:
+        if entry.get("manager") == names.MANAGER and entry.get("operation") == "Apply":
+            return "f:replicas" in ((entry.get("fieldsV1") or {}).get("f:spec") or {})
+    return False
+
+
+def autoscaler_view(body: Body) -> AutoscalerView:
+    meta, spec = body.get("metadata") or {}, body.get("spec") or {}
+    ref = spec.get("scaleTargetRef") or {}
+    group = str(ref.get("apiVersion") or "").partition("/")[0]
+    scales_deployment = ref.get("kind") == "Deployment" and group == "apps"
+    return AutoscalerView(name=str(meta.get("name", "")), target=str(ref.get("name", "")) if scales_deployment else "")
 
 
 def job_view(body: Body) -> JobView:

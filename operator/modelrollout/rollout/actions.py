@@ -22,11 +22,15 @@ class EnsureOptimizationJob:
 
 @dataclass(frozen=True)
 class EnsureDeployment:
-    """The Deployment of a role runs this version with this many replicas."""
+    """The Deployment of a role runs this version with this many replicas.
+
+    `replicas` None: the count is not the operator's (an HPA owns it), so the applied
+    manifest leaves it out.
+    """
 
     role: str
     ref: VersionRef
-    replicas: int
+    replicas: int | None
 
 
 @dataclass(frozen=True)

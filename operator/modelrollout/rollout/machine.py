@@ -99,6 +99,7 @@ def decide(spec: ModelDeploymentSpec, status: ModelDeploymentStatus, obs: Observ
     p.handle_controls()
     p.follow_spec()
     p.advance()
+    p.autoscaling()
     p.finish()
     return Decision(status=p.s, actions=tuple(p.actions), verdicts=p.verdicts)
 
@@ -197,8 +198,25 @@ class _Pass:
             version=model.version, revision=self.revision, runtime=runtime, uri=model.uri, sha256=model.sha256
         )
 
-    def split(self, weight: int) -> tuple[int, int]:
-        return steps.replica_split(self.spec.serving.replicas, weight, self.spec.rollout.traffic.router)
+    def autoscaler(self) -> str:
+        """The HPA that owns the stable's replicas, or "" when they are spec.serving.replicas."""
+        return self.obs.autoscalers.get(names.ROLE_STABLE, "")
+
+    def stable_replicas(self) -> int | None:
+        """What the stable Deployment is applied with: None leaves the count to its HPA."""
+        return None if self.autoscaler() else self.spec.serving.replicas
+
+    def stable_count(self) -> int:
+        """The replicas the stable should run: the declared ones, or its HPA's as last observed."""
+        if self.autoscaler() and self.obs.stable is not None:
+            return self.obs.stable.replicas
+        return self.spec.serving.replicas
+
+    def split(self, weight: int) -> tuple[int | None, int]:
+        router = self.spec.rollout.traffic.router
+        if self.autoscaler():
+            return None, steps.canary_beside(self.stable_count(), weight, router)
+        return steps.replica_split(self.spec.serving.replicas, weight, router)
 
     # -- day-2 controls ----------------------------------------------------------------
 
@@ -313,7 +331,7 @@ class _Pass:
     def rest(self) -> None:
         """No rollout under way: stable alone takes all traffic."""
         if self.s.stable is not None:
-            self.actions.append(EnsureDeployment(names.ROLE_STABLE, self.s.stable, self.spec.serving.replicas))
+            self.actions.append(EnsureDeployment(names.ROLE_STABLE, self.s.stable, self.stable_replicas()))
             self.actions.append(SetTraffic(0))
         if self.obs.canary is not None:
             self.actions.append(RemoveDeployment(names.ROLE_CANARY))
@@ -388,10 +406,10 @@ class _Pass:
                 canary=None if self.spec.optimization.enabled else self.source_ref(),
             )
             return
-        replicas = self.spec.serving.replicas
+        replicas = self.stable_count()
         if self.s.stable is None:
             # The first version has nothing to compare with: it becomes stable directly.
-            self.actions.append(EnsureDeployment(names.ROLE_STABLE, ref, replicas))
+            self.actions.append(EnsureDeployment(names.ROLE_STABLE, ref, self.stable_replicas()))
             self.actions.append(SetTraffic(0))
             observed = self.obs.stable
             if _rolled_out(observed, ref, replicas):
@@ -410,7 +428,7 @@ class _Pass:
                 self.update(message=f"deploying version {ref.version}: {ready}/{replicas} ready{_why(observed)}")
             return
         _, canary_replicas = self.split(steps.weight_of(self.spec.rollout, 0))
-        self.actions.append(EnsureDeployment(names.ROLE_STABLE, self.s.stable, self.spec.serving.replicas))
+        self.actions.append(EnsureDeployment(names.ROLE_STABLE, self.s.stable, self.stable_replicas()))
         self.actions.append(EnsureDeployment(names.ROLE_CANARY, ref, canary_replicas))
         self.actions.append(SetTraffic(0))
         observed = self.obs.canary
@@ -610,7 +628,7 @@ class _Pass:
         stable = self.s.stable
         self.actions.append(SetTraffic(0))
         if stable is not None:
-            self.actions.append(EnsureDeployment(names.ROLE_STABLE, stable, self.spec.serving.replicas))
+            self.actions.append(EnsureDeployment(names.ROLE_STABLE, stable, self.stable_replicas()))
         elif self.obs.stable is not None:
             # A first version has no stable to return to: it stops serving altogether.
             self.actions.append(RemoveDeployment(names.ROLE_STABLE))
@@ -637,11 +655,11 @@ class _Pass:
         if canary is None:
             self.update(phase=Phase.SUCCEEDED)
             return
-        replicas = self.spec.serving.replicas
+        replicas = self.stable_count()
         _, canary_replicas = self.split(self.s.canary_weight)
         # Stable takes the new version while the canary still serves; traffic moves
         # only once the stable Deployment has rolled out.
-        self.actions.append(EnsureDeployment(names.ROLE_STABLE, canary, replicas))
+        self.actions.append(EnsureDeployment(names.ROLE_STABLE, canary, self.stable_replicas()))
         self.actions.append(EnsureDeployment(names.ROLE_CANARY, canary, max(canary_replicas, 1)))
         self.actions.append(SetTraffic(100))
         observed = self.obs.stable
@@ -686,6 +704,31 @@ class _Pass:
         # model_copy does not validate: one check of the whole result keeps every bound
         # of the schema (lengths, ranges) true of what the shell will write.
         self.s = ModelDeploymentStatus.model_validate(self.s.model_dump())
+
+    def autoscaling(self) -> None:
+        """Say whose the replicas are, once per change: the Autoscaled condition and an Event.
+
+        Never set while no HPA was ever seen, so a rollout without one shows no such condition.
+        """
+        before = conditions.find(self.s.conditions, ConditionType.AUTOSCALED)
+        hpa, canary_hpa = self.autoscaler(), self.obs.autoscalers.get(names.ROLE_CANARY, "")
+        if not hpa and not canary_hpa:
+            if before is not None and before.status == conditions.TRUE:
+                message = "no HorizontalPodAutoscaler: the stable runs spec.serving.replicas again"
+                self.condition(ConditionType.AUTOSCALED, conditions.FALSE, "NoAutoscaler", message)
+                self.event("AutoscalerGone", message)
+            return
+        parts = [f"HorizontalPodAutoscaler {hpa} owns the stable's replicas"] if hpa else []
+        if canary_hpa:
+            # The canary's count is the rollout's: the traffic split (replicas router) or
+            # the capacity for its share (gateway-api), so an HPA on it is overruled.
+            parts.append(f"HorizontalPodAutoscaler {canary_hpa} targets the canary, whose replicas stay the rollout's")
+        message = "; ".join(parts)
+        status = conditions.TRUE if hpa else conditions.FALSE
+        reason = "HorizontalPodAutoscaler" if hpa else "CanaryNotAutoscaled"
+        if before is None or (before.status, before.message) != (status, message):
+            self.event("AutoscalerFound" if hpa else "AutoscalerOverruled", message, warning=bool(canary_hpa))
+        self.condition(ConditionType.AUTOSCALED, status, reason, message)
 
     def schedulable(self, phase: Phase) -> None:
         if phase in {Phase.OPTIMIZING, Phase.DEPLOYING} and not self.obs.placement.possible:

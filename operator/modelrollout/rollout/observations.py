@@ -55,3 +55,5 @@ class Observations:
     canary: DeploymentState | None = None
     placement: Placement = field(default_factory=Placement)
     verdicts: tuple[Verdict, ...] | None = None  # None: no analysis ran in this pass
+    # role -> the HorizontalPodAutoscaler whose scaleTargetRef is that role's Deployment
+    autoscalers: Mapping[str, str] = field(default_factory=dict)

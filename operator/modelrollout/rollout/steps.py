@@ -58,6 +58,25 @@ def replica_split(total: int, weight: int, router: v1alpha1.Router) -> tuple[int
     return max(total - canary, 1), canary
 
 
+def canary_beside(stable: int, weight: int, router: v1alpha1.Router) -> int:
+    """Canary replicas next to a stable whose count is an autoscaler's, not the operator's.
+
+    The stable keeps whatever its HPA gives it. With gateway-api the canary needs
+    capacity for its share of that. With the replicas router its share of the
+    endpoints is c / (stable + c), so c = stable * w / (100 - w); it is bounded by the
+    stable's count (the stable cannot be drained while an HPA holds it), so a weight
+    past 50 gets about half the traffic until promotion.
+    """
+    if weight <= 0:
+        return 0
+    stable = max(stable, 1)
+    if router is v1alpha1.Router.GATEWAY_API:
+        return min(max(1, math.ceil(stable * weight / 100)), stable)
+    if weight >= 100:
+        return stable
+    return min(max(1, math.ceil(stable * weight / (100 - weight))), stable)
+
+
 def extension_over(
     rollout: v1alpha1.Rollout, step: int, started: datetime | None, now: datetime, extension: timedelta
 ) -> bool:
