@@ -121,6 +121,8 @@ def render_status(obj: dict[str, Any], now: datetime.datetime) -> str:
     analysis = status.get("analysis") or {}
     measurements = analysis.get("measurements") or []
     limit = spec.get("rollout", {}).get("analysis", {}).get("failureLimit")
+    # What the canary is judged against; the baseline's estimates sit in stableValue.
+    against = spec.get("rollout", {}).get("analysis", {}).get("compareWith") or "stable"
     failed = f"{analysis.get('failedChecks', 0)} failed" + (f" (limit {limit})" if limit is not None else "")
     lines += [
         "",
@@ -131,7 +133,8 @@ def render_status(obj: dict[str, Any], now: datetime.datetime) -> str:
             f" ({analysis['lastResult']}, look {analysis.get('stepLooks', 0)} of the step)"
             if analysis.get("lastResult")
             else ""
-        ),
+        )
+        + (f"; compared with {analysis['comparedWith']}" if analysis.get("comparedWith") else ""),
     ]
     if measurements:
         recent = measurements[-MEASUREMENTS_SHOWN:]
@@ -147,7 +150,7 @@ def render_status(obj: dict[str, Any], now: datetime.datetime) -> str:
             ]
             for m in reversed(recent)
         ]
-        lines += table(["AGE", "STEP", "CHECK", "RESULT", "VALUE", "STABLE", "MESSAGE"], rows)
+        lines += table(["AGE", "STEP", "CHECK", "RESULT", "VALUE", against.upper(), "MESSAGE"], rows)
     else:
         lines.append("  no measurements yet")
 
