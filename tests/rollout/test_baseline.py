@@ -174,6 +174,21 @@ def test_the_baseline_is_removed_on_every_way_out(end: Callable[[World], None]) 
     assert all(a.baseline_weight == 0 for a in world.log[-1].actions if isinstance(a, actions.SetTraffic))
 
 
+def test_promoted_by_hand_the_baseline_serves_until_stable_has_rolled_out() -> None:
+    world = deployed()
+    world.set_spec(baseline_spec("8"))
+    world.run_until(Phase.CANARY)
+    world.tick()
+    world.rollout_ticks = 4
+    world.annotations[names.ANNOTATION_PROMOTE] = "now"
+    world.run_until(Phase.PROMOTING)
+    while world.status.phase is Phase.PROMOTING:
+        assert names.ROLE_BASELINE in world.deployments, "capacity of the old version dropped before stable rolled out"
+        world.tick()
+    assert world.status.phase is Phase.SUCCEEDED
+    assert names.ROLE_BASELINE not in world.deployments
+
+
 def test_the_first_step_waits_for_the_baseline_to_be_ready() -> None:
     world = deployed(progressDeadline="3m")
     world.broken = {"7"}  # stable's pods keep running; a new pod of version 7 never turns ready

@@ -669,10 +669,14 @@ class _Pass:
         # only once the stable Deployment has rolled out.
         self.actions.append(EnsureDeployment(names.ROLE_STABLE, canary, replicas))
         self.actions.append(EnsureDeployment(names.ROLE_CANARY, canary, max(canary_replicas, 1)))
-        self.drop_baseline()  # nothing is compared once all traffic moves
-        self.actions.append(SetTraffic(100))
         observed = self.obs.stable
-        if not _rolled_out(observed, canary, replicas):
+        done = _rolled_out(observed, canary, replicas)
+        # Promoted by hand mid-step, the baseline's pods are part of the old version's
+        # capacity (replicas router): they go with the canary, once stable has rolled out.
+        _, baseline_replicas, _ = self.sizes(self.s.canary_weight)
+        self.ensure_baseline(0 if done else baseline_replicas)
+        self.actions.append(SetTraffic(100))
+        if not done:
             # By revision: pods of the old revision under the same version string are not it.
             ready = observed.ready if observed is not None and observed.revision == canary.revision else 0
             self.update(message=f"promoting version {canary.version}: stable {ready}/{replicas} ready{_why(observed)}")
