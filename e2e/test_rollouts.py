@@ -186,8 +186,10 @@ def test_a_baseline_of_stable_runs_beside_the_canary_takes_traffic_and_is_judged
     assert (labels[names.LABEL_ROLE], labels[names.LABEL_VERSION]) == (names.ROLE_BASELINE, "1")
     assert canary is not None and baseline.spec.replicas == canary.spec.replicas
     # Its pods took traffic through the main Service, and the analysis read their series.
+    # (over a range: the pods are gone by now, and their series with them)
     served = bed.prometheus.query(
-        f'sum({names.METRIC_REQUESTS}{{namespace="{namespace}", role="{names.ROLE_BASELINE}", version="1"}})'
+        f'sum(max_over_time({names.METRIC_REQUESTS}{{namespace="{namespace}", role="{names.ROLE_BASELINE}", '
+        'version="1"}[10m]))'
     )
     assert served and float(served[0]["value"][1]) > 0
     judged = [m for m in body["status"]["analysis"]["measurements"] if m["check"] == "latency" and m["step"] == 0]
