@@ -162,6 +162,46 @@ def test_a_three_times_slower_canary_is_rolled_back(
     assert deployment(bed, namespace, names.ROLE_CANARY) is None
 
 
+def test_a_baseline_of_stable_runs_beside_the_canary_takes_traffic_and_is_judged_against(
+    bed: beds.Bed, namespace: str, tmp_path: Path
+) -> None:
+    first_version(bed, namespace, tmp_path, compare_with="baseline")
+    assert deployment(bed, namespace, names.ROLE_BASELINE) is None  # nothing to compare a first version with
+    seen: dict[str, Any] = {}
+
+    def track(body: Body) -> None:
+        if beds.phase(body) != "Canary" or body["status"].get("canaryWeight") != 50 or "baseline" in seen:
+            return
+        found = deployment(bed, namespace, names.ROLE_BASELINE)
+        if found is not None:
+            seen["baseline"] = found
+            seen["canary"] = deployment(bed, namespace, names.ROLE_CANARY)
+
+    with bed.traffic(namespace, NAME, "classifier", rate=20):
+        apply(bed, namespace, "2", model(tmp_path, "2", work=40), compare_with="baseline")
+        body = reach(bed, namespace, "Succeeded", stable="2", watch=track)
+    baseline, canary = seen.get("baseline"), seen.get("canary")
+    assert baseline is not None, "no baseline Deployment while the canary was judged"
+    labels = baseline.spec.template.metadata.labels
+    assert (labels[names.LABEL_ROLE], labels[names.LABEL_VERSION]) == (names.ROLE_BASELINE, "1")
+    assert canary is not None and baseline.spec.replicas == canary.spec.replicas
+    # Its pods took traffic through the main Service, and the analysis read their series.
+    # (over a range: the pods are gone by now, and their series with them)
+    served = bed.prometheus.query(
+        f'sum(max_over_time({names.METRIC_REQUESTS}{{namespace="{namespace}", role="{names.ROLE_BASELINE}", '
+        'version="1"}[10m]))'
+    )
+    assert served and float(served[0]["value"][1]) > 0
+    judged = [m for m in body["status"]["analysis"]["measurements"] if m["check"] == "latency" and m["step"] == 0]
+    assert any("vs baseline" in m["message"] for m in judged), judged
+    # Gone with the rollout: the Deployment and, after their grace period, its pods.
+    assert deployment(bed, namespace, names.ROLE_BASELINE) is None
+    deadline = time.monotonic() + 60
+    while pods_of(bed, namespace, f"{names.LABEL_ROLE}={names.ROLE_BASELINE}"):
+        assert time.monotonic() < deadline, "baseline pods outlived the rollout"
+        time.sleep(0.5)
+
+
 def test_a_canary_with_lower_online_accuracy_is_rolled_back(bed: beds.Bed, namespace: str, tmp_path: Path) -> None:
     first_version(bed, namespace, tmp_path)
     with bed.traffic(namespace, NAME, "classifier", rate=20):

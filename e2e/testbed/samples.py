@@ -21,9 +21,10 @@ def model_deployment(
     accelerator: str = "cpu",
     candidates: list[dict[str, str]] | None = None,
     steps: list[dict[str, Any]] | None = None,
+    compare_with: str | None = None,
 ) -> dict[str, Any]:
     """A sample: one latency (p90), error-rate and accuracy SLO, checked every 2 seconds."""
-    return {
+    body: dict[str, Any] = {
         "apiVersion": names.API_VERSION,
         "kind": names.KIND,
         "metadata": {"name": name, "namespace": namespace},
@@ -62,3 +63,6 @@ def model_deployment(
             },
         },
     }
+    if compare_with is not None:
+        body["spec"]["rollout"]["analysis"]["compareWith"] = compare_with
+    return body

@@ -30,7 +30,10 @@ MANAGER: Final = "modelrollout"
 
 ROLE_STABLE: Final = "stable"
 ROLE_CANARY: Final = "canary"
-ROLES: Final = (ROLE_STABLE, ROLE_CANARY)
+# Pods of the stable version started beside the canary, at its size, so the analysis
+# compares fresh pods with fresh pods (analysis.compareWith: baseline).
+ROLE_BASELINE: Final = "baseline"
+ROLES: Final = (ROLE_STABLE, ROLE_CANARY, ROLE_BASELINE)
 
 COMPONENT_SERVER: Final = "inference-server"
 COMPONENT_OPTIMIZER: Final = "optimizer"

@@ -94,7 +94,7 @@ def test_http_route_weights_follow_the_canary_weight() -> None:
 
 
 def test_services_select_all_pods_or_one_role() -> None:
-    svc, stable, canary = services.all_services(OWNER, SETTINGS)
+    svc, stable, canary, _baseline = services.all_services(OWNER, SETTINGS)
     assert names.LABEL_ROLE not in svc["spec"]["selector"]
     assert stable["spec"]["selector"][names.LABEL_ROLE] == names.ROLE_STABLE
     assert canary["metadata"]["name"] == "embedder-canary"

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from modelrollout import names
+from modelrollout.api.v1alpha1 import CompareWith
 from modelrollout.metrics import queries
 from modelrollout.metrics.prometheus import PrometheusProvider, QueryError, histogram, scalar
 from modelrollout.rollout.verdicts import Check, Kind, Round
@@ -129,3 +130,26 @@ def test_a_round_runs_its_queries_together_under_one_deadline() -> None:
     assert most >= 2, "the queries ran one after another"
     assert evidence[0].error is not None and "deadline" in evidence[0].error
     assert evidence[1].error is None and evidence[1].counts is not None
+
+
+def test_the_compared_side_is_the_baseline_role_running_the_stable_version() -> None:
+    assert queries.compared_side(CompareWith.BASELINE, "7") == queries.Side(names.ROLE_BASELINE, "7")
+    assert queries.compared_side(CompareWith.STABLE, "7") == STABLE
+    assert queries.compared_side(None, "7") is None  # all traffic on the canary: nothing compared
+    assert queries.compared_side(CompareWith.BASELINE, None) is None
+
+
+def test_measure_against_the_baseline_reads_only_baseline_series_beside_the_canarys() -> None:
+    seen: list[str] = []
+
+    def query(promql: str, left: float) -> list[dict[str, Any]]:
+        seen.append(promql)
+        n = 400 if 'role="baseline"' in promql else 100
+        return _buckets(n) if "_bucket" in promql else _vector(str(n))
+
+    side = queries.compared_side(CompareWith.BASELINE, "7")
+    provider = PrometheusProvider("http://127.0.0.1:1", 1.0, query=query)
+    latency = provider.measure(Round((LATENCY,), 60, 1, 1), SCOPE, CANARY, side)[0]
+    assert latency.stable_latency is not None and latency.stable_latency.total == 400
+    assert any('role="baseline", version="7"' in q for q in seen)
+    assert not any('role="stable"' in q for q in seen)

@@ -12,6 +12,8 @@ from modelrollout import names
 from modelrollout.api import v1alpha1
 from modelrollout.api.v1alpha1 import MAX_HISTORY, MAX_MEASUREMENTS, ConditionType, Outcome, Phase
 from modelrollout.rollout import actions, conditions, machine, verdicts
+from modelrollout.rollout.observations import DeploymentState
+from modelrollout.rollout.revisions import revision_of
 from tests.rollout.world import World, healthy, quiet, slow, spec_with
 
 
@@ -233,3 +235,29 @@ def test_an_overlong_message_is_cut_to_the_schema_bound() -> None:
     world.set_spec(spec_with(model={"version": "8"}))
     world.run_until(Phase.PAUSED)
     assert len(world.status.message) == machine.MAX_MESSAGE
+
+
+def test_a_new_uri_under_the_same_version_is_promoted_only_once_stable_serves_its_revision() -> None:
+    """`model.version` stays "7": only the revision tells the old stable pods from the new ones."""
+    world = deployed("7")
+    old = world.deployments[names.ROLE_STABLE].revision
+    world.set_spec(spec_with(model={"version": "7", "uri": "file:///models/minilm/7b/model.onnx"}))
+    new = revision_of(world.spec)
+    assert new != old
+    world.run_until(Phase.CANARY)
+    world.rollout_ticks = 1000  # the Deployment controller has not taken the new template up yet
+    world.run_until(Phase.PROMOTING)
+    for _ in range(5):
+        # Every replica ready and updated, of version "7", but of the old revision.
+        world.deployments[names.ROLE_STABLE] = DeploymentState("7", old, 4, 4, updated=True)
+        decision = world.tick()
+        assert decision.status.phase is Phase.PROMOTING, decision.status.message
+        assert "stable 0/4 ready" in decision.status.message
+        assert actions.RemoveDeployment(names.ROLE_CANARY) not in decision.actions
+        assert decision.status.stable is not None and decision.status.stable.revision == old
+    assert "Promoted" not in world.events()
+    world.rollout_ticks = 1
+    world.run_until(Phase.SUCCEEDED)
+    assert world.deployments[names.ROLE_STABLE].revision == new
+    assert world.status.stable is not None and world.status.stable.revision == new
+    assert (world.status.history[-1].outcome, world.status.history[-1].revision) == (Outcome.PROMOTED, new)

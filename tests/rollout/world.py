@@ -22,6 +22,7 @@ from modelrollout.api.optimization import (
     Runtime,
     SelectedArtifact,
 )
+from modelrollout.metrics import queries
 from modelrollout.rollout import actions, machine, verdicts
 from modelrollout.rollout.observations import DeploymentState, JobPhase, JobState, Observations, Placement
 from modelrollout.rollout.revisions import revision_of
@@ -99,6 +100,8 @@ class World:
     measure: Callable[[str], list[verdicts.Evidence]] = lambda version: []
     log: list[machine.Decision] = field(default_factory=list)
     queried: int = 0
+    # Each look's canary weight and the side the shell would read beside the canary (None: no side).
+    compared: list[tuple[int, queries.Side | None]] = field(default_factory=list)
     _ready_in: dict[str, int] = field(default_factory=dict)
 
     def set_spec(self, spec: v1alpha1.ModelDeploymentSpec) -> None:
@@ -119,6 +122,9 @@ class World:
             assert self.status.canary is not None
             self.queried += 1
             round_ = verdicts.plan(self.spec.rollout, self.status, self.now)
+            stable = self.status.stable
+            side = queries.compared_side(round_.against, stable.version if stable else None)
+            self.compared.append((self.status.canary_weight, side))
             found = tuple(
                 verdicts.judge_all(round_.checks, self.measure(self.status.canary.version), round_.look, round_.planned)
             )
@@ -129,6 +135,7 @@ class World:
             job=self.job,
             stable=self.deployments.get(names.ROLE_STABLE),
             canary=self.deployments.get(names.ROLE_CANARY),
+            baseline=self.deployments.get(names.ROLE_BASELINE),
             placement=self.placement,
             verdicts=found,
             autoscalers=dict(self.autoscalers),

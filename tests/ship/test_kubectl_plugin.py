@@ -18,7 +18,9 @@ def _ago(seconds: int) -> datetime.datetime:
     return NOW - datetime.timedelta(seconds=seconds)
 
 
-def _resource(status: v1alpha1.ModelDeploymentStatus | None, generation: int = 3) -> dict[str, Any]:
+def _resource(
+    status: v1alpha1.ModelDeploymentStatus | None, generation: int = 3, compare_with: str = "stable"
+) -> dict[str, Any]:
     spec = {
         "model": {"name": "minilm", "version": "7", "uri": "s3://models/minilm/7/model.onnx"},
         "rollout": {
@@ -26,6 +28,7 @@ def _resource(status: v1alpha1.ModelDeploymentStatus | None, generation: int = 3
             "analysis": {
                 "prometheus": {"url": "http://prometheus:9090"},
                 "failureLimit": 2,
+                "compareWith": compare_with,
                 "slos": {"errorRate": {"max": 0.01}},
             },
         },
@@ -102,6 +105,18 @@ def test_status_lists_the_latest_measurements_first() -> None:
     rows = [line.split() for line in text.splitlines() if "errorRate" in line or "latency" in line]
     assert rows[0] == ["20s", "1", "errorRate", "fail", "0.031", "0.002", "0.031", ">", "0.01"]
     assert rows[1] == ["3m", "0", "latency", "pass", "0.021", "-"]
+
+
+def test_status_names_what_the_canary_is_compared_with() -> None:
+    plain = rendering.render_status(_resource(_canary_status()), NOW).splitlines()
+    assert next(line for line in plain if line.strip().startswith("AGE")).split()[5] == "STABLE"
+    status = _canary_status()
+    status = status.model_copy(
+        update={"analysis": status.analysis.model_copy(update={"compared_with": v1alpha1.CompareWith.BASELINE})}
+    )
+    lines = rendering.render_status(_resource(status, compare_with="baseline"), NOW).splitlines()
+    assert next(line for line in lines if line.startswith("Analysis:")).endswith("; compared with baseline")
+    assert next(line for line in lines if line.strip().startswith("AGE")).split()[5] == "BASELINE"
 
 
 def test_status_shows_conditions() -> None:

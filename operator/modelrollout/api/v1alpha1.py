@@ -394,6 +394,13 @@ class CustomMetric(_Model):
     )
 
 
+class CompareWith(StrEnum):
+    """Whose series the canary is judged against."""
+
+    STABLE = "stable"  # the stable Deployment's pods: no extra pods, but warm against cold
+    BASELINE = "baseline"  # fresh pods of the stable version at the canary's size (Kayenta's way)
+
+
 # An analysis that checks nothing would promote ungated; leave `analysis` out to mean "no analysis".
 NO_CHECKS: Final = (
     "spec.rollout.analysis.slos: an analysis needs at least one SLO (latency, errorRate, accuracy) or metric; "
@@ -444,6 +451,15 @@ class Analysis(_Model):
         default=timedelta(minutes=10),
         description="How long a step may run past its pause while the evidence is inconclusive; then Paused.",
     )
+    compare_with: CompareWith = Field(
+        default=CompareWith.STABLE,
+        description=(
+            "What the canary is compared with. stable: the stable pods' series. baseline: a <name>-baseline "
+            "Deployment of the stable version, as many replicas as the canary, started with it and given the "
+            "same share of traffic, so new cold pods are not judged against old warm ones; removed when the "
+            "rollout ends. With baseline, every step but the last (100) has a weight of at most 50."
+        ),
+    )
     slos: SLOs = Field(default_factory=SLOs, description="Built-in SLOs on the inference server's metrics.")
     metrics: list[CustomMetric] = Field(default_factory=list, max_length=16, description="Custom PromQL checks.")
 
@@ -460,6 +476,13 @@ class Analysis(_Model):
         if not self.metrics and slos.latency is None and slos.error_rate is None and slos.accuracy is None:
             raise ValueError(NO_CHECKS)
         return self
+
+
+# The baseline takes as much traffic as the canary, out of stable's share.
+BASELINE_WEIGHTS: Final = (
+    "spec.rollout.steps: with analysis.compareWith baseline, every step but the last (100) has a weight of at "
+    "most 50, since the baseline takes as much traffic as the canary"
+)
 
 
 def _default_steps() -> list[Step]:
@@ -481,6 +504,12 @@ class Rollout(_Model):
                 cel(
                     "self.steps[self.steps.size() - 1].weight == 100",
                     "spec.rollout.steps: the last step's weight must be 100",
+                    field_path=".steps",
+                ),
+                cel(
+                    "!has(self.analysis) || !has(self.analysis.compareWith) || "
+                    "self.analysis.compareWith != 'baseline' || self.steps.all(s, s.weight <= 50 || s.weight == 100)",
+                    BASELINE_WEIGHTS,
                     field_path=".steps",
                 ),
             ]
@@ -509,6 +538,13 @@ class Rollout(_Model):
             raise ValueError("spec.rollout.steps: weights must be strictly ascending")
         if weights[-1] != 100:
             raise ValueError("spec.rollout.steps: the last step's weight must be 100")
+        return self
+
+    @model_validator(mode="after")
+    def _baseline_fits_beside_the_canary(self) -> Rollout:
+        baseline = self.analysis is not None and self.analysis.compare_with is CompareWith.BASELINE
+        if baseline and any(50 < s.weight < 100 for s in self.steps):
+            raise ValueError(BASELINE_WEIGHTS)
         return self
 
 
@@ -625,15 +661,21 @@ class Measurement(_Model):
     check: str = Field(description="SLO or custom metric name.")
     result: Result = Field(description="pass, fail, inconclusive or error.")
     value: float | None = Field(default=None, description="Canary's estimate (ms, share, or the query's value).")
-    stable_value: float | None = Field(default=None, description="Stable's estimate, when compared.")
-    effect: float | None = Field(default=None, description="Ratio (latency) or difference (shares) to stable.")
+    stable_value: float | None = Field(
+        default=None, description="Estimate of what the canary was compared with (stable or baseline), when compared."
+    )
+    effect: float | None = Field(
+        default=None, description="Ratio (latency) or difference (shares) to stable (or the baseline)."
+    )
     low: float | None = Field(default=None, description="Lower bound of the judged interval.")
     high: float | None = Field(default=None, description="Upper bound of the judged interval (absent: unbounded).")
     interval_of: IntervalOf | None = Field(
         default=None, description="What low and high bound: value (the canary's estimate) or effect (against stable)."
     )
     samples: float | None = Field(default=None, description="Canary requests or feedback events in the step.")
-    stable_samples: float | None = Field(default=None, description="Stable's, in the same time range.")
+    stable_samples: float | None = Field(
+        default=None, description="Stable's (or the baseline's), in the same time range."
+    )
     confidence: float | None = Field(default=None, description="Confidence of the verdict, for the whole step.")
     message: str = Field(default="", max_length=1024, description="Why, in words.")
 
@@ -648,6 +690,11 @@ class AnalysisStatus(_Model):
     inconclusive_checks: int = Field(default=0, description="Consecutive errored checks.")
     passed_checks: int = Field(default=0, description="Passed checks in the current step.")
     step_looks: int = Field(default=0, description="Looks at the current step's evidence so far.")
+    compared_with: CompareWith | None = Field(
+        default=None,
+        description="stable or baseline: whose series the last round compared the canary with; "
+        "empty when it judged absolute bounds only (all traffic on the canary).",
+    )
     measurements: list[Measurement] = Field(default_factory=list, description="Latest measurements, bounded.")
 
 

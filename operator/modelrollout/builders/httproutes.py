@@ -11,15 +11,25 @@ from modelrollout.settings import OperatorSettings
 
 
 def http_route(
-    owner: common.Owner, gateway: GatewayRouting, canary_weight: int, settings: OperatorSettings
+    owner: common.Owner,
+    gateway: GatewayRouting,
+    canary_weight: int,
+    settings: OperatorSettings,
+    *,
+    baseline_weight: int = 0,
 ) -> dict[str, Any]:
+    """Stable gets what the canary (and the baseline, when one runs) do not; the baseline's
+    backend is listed only while it has a weight, so a route without one is unchanged."""
+    split = [(names.ROLE_STABLE, 100 - canary_weight - baseline_weight), (names.ROLE_CANARY, canary_weight)]
+    if baseline_weight > 0:
+        split.append((names.ROLE_BASELINE, baseline_weight))
     backends = [
         {
             "name": common.service_name(owner, role),
             "port": settings.server_port,
             "weight": weight,
         }
-        for role, weight in ((names.ROLE_STABLE, 100 - canary_weight), (names.ROLE_CANARY, canary_weight))
+        for role, weight in split
     ]
     spec: dict[str, Any] = {
         "parentRefs": [p.model_dump(by_alias=True, exclude_none=True) for p in gateway.parent_refs],

@@ -141,6 +141,7 @@ def _reconcile(shell: Shell, body: Body, seen: observing.Seen) -> Outcome:
         job=job,
         stable=observing.deployment_state(seen, common.deployment_name(owner, names.ROLE_STABLE)),
         canary=observing.deployment_state(seen, common.deployment_name(owner, names.ROLE_CANARY)),
+        baseline=observing.deployment_state(seen, common.deployment_name(owner, names.ROLE_BASELINE)),
         placement=placement,
         verdicts=_analyse(shell, spec, status, namespace, name, now) if plan.analysis else None,
         autoscalers=seen.autoscalers,
@@ -192,8 +193,8 @@ def _analyse(
     )
     round_ = verdicts.plan(spec.rollout, status, now)
     canary = queries.Side(names.ROLE_CANARY, status.canary.version)
-    stable = queries.Side(names.ROLE_STABLE, status.stable.version) if status.stable else None
-    evidence = provider.measure(round_, scope, canary, stable)
+    against = queries.compared_side(round_.against, status.stable.version if status.stable else None)
+    evidence = provider.measure(round_, scope, canary, against)
     return tuple(verdicts.judge_all(round_.checks, evidence, round_.look, round_.planned))
 
 
@@ -277,7 +278,9 @@ def _carry_out_one(
         case actions.SetTraffic():
             gateway = spec.rollout.traffic.gateway
             if spec.rollout.traffic.router is Router.GATEWAY_API and gateway is not None:
-                route = httproutes.http_route(owner, gateway, action.canary_weight, shell.settings)
+                route = httproutes.http_route(
+                    owner, gateway, action.canary_weight, shell.settings, baseline_weight=action.baseline_weight
+                )
                 _apply_child(shell, owner, route, seen.routes)
         case actions.EmitEvent():
             _emit(shell, owner, action)

@@ -1,6 +1,6 @@
 """PromQL for each check, built from the names in `modelrollout.names`. Pure strings.
 
-Every query is scoped to one side of the rollout (canary or stable) through the
+Every query is scoped to one side of the rollout (canary, and stable or baseline) through the
 server's own labels, the role first: a spec change that keeps `model.version` still
 measures the two apart. The operator's configured extra matchers (by default the
 namespace) narrow it further. The built-in SLOs read counts over the step so far
@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from modelrollout import names
+from modelrollout.api.v1alpha1 import CompareWith
 from modelrollout.rollout.verdicts import Check, Kind
 
 
@@ -40,6 +41,15 @@ class Scope:
             parts.append(self.extra)
         parts += list(more)
         return "{" + ", ".join(parts) + "}"
+
+
+def compared_side(against: CompareWith | None, stable_version: str | None) -> Side | None:
+    """The side the canary is judged against: the stable pods, or the baseline's (which run
+    the stable version); None when nothing is compared or there is no stable version."""
+    if against is None or stable_version is None:
+        return None
+    role = names.ROLE_BASELINE if against is CompareWith.BASELINE else names.ROLE_STABLE
+    return Side(role, stable_version)
 
 
 def range_of(seconds: float) -> str:

@@ -144,6 +144,8 @@ def _analysis(spec: dict[str, Any], status: dict[str, Any], now: datetime.dateti
     analysis = status.get("analysis") or {}
     measurements = analysis.get("measurements") or []
     limit = spec.get("rollout", {}).get("analysis", {}).get("failureLimit")
+    # What the canary is judged against; the baseline's estimates sit in stableValue.
+    against = spec.get("rollout", {}).get("analysis", {}).get("compareWith") or "stable"
     failed = f"{analysis.get('failedChecks', 0)} failed" + (f" (limit {limit})" if limit is not None else "")
     lines = [
         "",
@@ -154,7 +156,8 @@ def _analysis(spec: dict[str, Any], status: dict[str, Any], now: datetime.dateti
             f" ({analysis['lastResult']}, look {analysis.get('stepLooks', 0)} of the step)"
             if analysis.get("lastResult")
             else ""
-        ),
+        )
+        + (f"; compared with {analysis['comparedWith']}" if analysis.get("comparedWith") else ""),
     ]
     if not measurements:
         return [*lines, "  no measurements yet"]
@@ -170,7 +173,7 @@ def _analysis(spec: dict[str, Any], status: dict[str, Any], now: datetime.dateti
         ]
         for m in reversed(measurements[-MEASUREMENTS_SHOWN:])
     ]
-    return lines + table(["AGE", "STEP", "CHECK", "RESULT", "VALUE", "STABLE", "MESSAGE"], rows)
+    return lines + table(["AGE", "STEP", "CHECK", "RESULT", "VALUE", against.upper(), "MESSAGE"], rows)
 
 
 def _optimization(optimization: object) -> list[str]:

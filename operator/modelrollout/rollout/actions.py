@@ -42,9 +42,10 @@ class RemoveDeployment:
 
 @dataclass(frozen=True)
 class SetTraffic:
-    """The router sends `canary_weight` percent to the canary, the rest to stable."""
+    """The router sends `canary_weight` percent to the canary, `baseline_weight` to the baseline, the rest to stable."""
 
     canary_weight: int
+    baseline_weight: int = 0
 
 
 @dataclass(frozen=True)

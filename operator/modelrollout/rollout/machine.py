@@ -32,6 +32,7 @@ from modelrollout.api.v1alpha1 import (
     MAX_HISTORY,
     MAX_MEASUREMENTS,
     AnalysisStatus,
+    CompareWith,
     ConditionType,
     HistoryEntry,
     Measurement,
@@ -56,7 +57,7 @@ from modelrollout.rollout.actions import (
 )
 from modelrollout.rollout.observations import DeploymentState, JobPhase, JobState, Observations
 from modelrollout.rollout.revisions import revision_of
-from modelrollout.rollout.verdicts import Result, Verdict, floors_met, overall
+from modelrollout.rollout.verdicts import Result, Verdict, compared_with, floors_met, overall
 
 IN_PROGRESS: Final = frozenset({Phase.OPTIMIZING, Phase.DEPLOYING, Phase.CANARY, Phase.PAUSED, Phase.PROMOTING})
 MAX_REMEMBERED: Final = 20
@@ -218,6 +219,29 @@ class _Pass:
             return None, steps.canary_beside(self.stable_count(), weight, router)
         return steps.replica_split(self.spec.serving.replicas, weight, router)
 
+    def sizes(self, weight: int) -> tuple[int | None, int, int]:
+        """(stable, baseline, canary) replicas at a weight; baseline 0 when none is compared with."""
+        analysis = self.spec.rollout.analysis
+        router = self.spec.rollout.traffic.router
+        if analysis is not None and analysis.compare_with is CompareWith.BASELINE:
+            return steps.baseline_split(self.spec.serving.replicas, weight, router)
+        stable, canary = self.split(weight)
+        return stable, 0, canary
+
+    def ensure_baseline(self, replicas: int) -> None:
+        """The stable version beside the canary at `replicas`, or no baseline at all."""
+        if replicas > 0 and self.s.stable is not None:
+            self.actions.append(EnsureDeployment(names.ROLE_BASELINE, self.s.stable, replicas))
+        else:
+            self.drop_baseline()
+
+    def drop_baseline(self) -> None:
+        if self.obs.baseline is not None:
+            self.actions.append(RemoveDeployment(names.ROLE_BASELINE))
+
+    def traffic(self, weight: int, baseline_replicas: int) -> SetTraffic:
+        return SetTraffic(weight, weight if baseline_replicas > 0 else 0)
+
     # -- day-2 controls ----------------------------------------------------------------
 
     def handle_controls(self) -> None:
@@ -335,6 +359,7 @@ class _Pass:
             self.actions.append(SetTraffic(0))
         if self.obs.canary is not None:
             self.actions.append(RemoveDeployment(names.ROLE_CANARY))
+        self.drop_baseline()
 
     def optimizing(self) -> None:
         # Stable alone serves while a version optimizes: a canary of a superseded version
@@ -427,17 +452,23 @@ class _Pass:
                 ready = observed.ready if observed is not None else 0
                 self.update(message=f"deploying version {ref.version}: {ready}/{replicas} ready{_why(observed)}")
             return
-        _, canary_replicas = self.split(steps.weight_of(self.spec.rollout, 0))
+        _, baseline_replicas, canary_replicas = self.sizes(steps.weight_of(self.spec.rollout, 0))
         self.actions.append(EnsureDeployment(names.ROLE_STABLE, self.s.stable, self.stable_replicas()))
+        # The baseline starts with the canary, so the two are equally fresh when judged.
+        self.ensure_baseline(baseline_replicas)
         self.actions.append(EnsureDeployment(names.ROLE_CANARY, ref, canary_replicas))
         self.actions.append(SetTraffic(0))
         observed = self.obs.canary
-        if _rolled_out(observed, ref, canary_replicas):
+        baseline_ready = baseline_replicas == 0 or _rolled_out(self.obs.baseline, self.s.stable, baseline_replicas)
+        if _rolled_out(observed, ref, canary_replicas) and baseline_ready:
             self.update(canary_unready_since=None)
             self.start_step(0)
             return
         ready = observed.ready if observed is not None else 0
         waiting = f"{ready}/{canary_replicas} ready{_why(observed)}"
+        if not baseline_ready:
+            seen = self.obs.baseline.ready if self.obs.baseline is not None else 0
+            waiting += f", baseline {seen}/{baseline_replicas} ready{_why(self.obs.baseline)}"
         if self.canary_unready_too_long(ready=False):
             self.roll_back(
                 "ProgressDeadlineExceeded", f"canary not ready within {self.spec.rollout.progress_deadline}: {waiting}"
@@ -472,10 +503,11 @@ class _Pass:
             ),
             message=f"step {index + 1}/{total}: {weight}% to version {self.s.canary.version}",
         )
-        stable_replicas, canary_replicas = self.split(weight)
+        stable_replicas, baseline_replicas, canary_replicas = self.sizes(weight)
         self.actions.append(EnsureDeployment(names.ROLE_STABLE, self.s.stable, stable_replicas))  # type: ignore[arg-type]
+        self.ensure_baseline(baseline_replicas)
         self.actions.append(EnsureDeployment(names.ROLE_CANARY, self.s.canary, canary_replicas))
-        self.actions.append(SetTraffic(weight))
+        self.actions.append(self.traffic(weight, baseline_replicas))
         self.event("StepStarted", self.s.message)
 
     def canary(self) -> None:
@@ -483,10 +515,11 @@ class _Pass:
         if canary is None or stable is None or step is None:
             self.update(phase=Phase.DEPLOYING)  # inconsistent status: redeploy the canary
             return
-        stable_replicas, canary_replicas = self.split(self.s.canary_weight)
+        stable_replicas, baseline_replicas, canary_replicas = self.sizes(self.s.canary_weight)
         self.actions.append(EnsureDeployment(names.ROLE_STABLE, stable, stable_replicas))
+        self.ensure_baseline(baseline_replicas)
         self.actions.append(EnsureDeployment(names.ROLE_CANARY, canary, canary_replicas))
-        self.actions.append(SetTraffic(self.s.canary_weight))
+        self.actions.append(self.traffic(self.s.canary_weight, baseline_replicas))
         if self.obs.verdicts is not None:
             self.record(self.obs.verdicts)
             if self.s.phase is Phase.ROLLED_BACK:
@@ -595,6 +628,7 @@ class _Pass:
                 inconclusive_checks=errored,
                 passed_checks=passed,
                 step_looks=a.step_looks + (result is not Result.ERROR),
+                compared_with=compared_with(self.spec.rollout, self.s),
                 measurements=[*a.measurements, *new][-MAX_MEASUREMENTS:],
             )
         )
@@ -633,6 +667,7 @@ class _Pass:
             # A first version has no stable to return to: it stops serving altogether.
             self.actions.append(RemoveDeployment(names.ROLE_STABLE))
         self.actions.append(RemoveDeployment(names.ROLE_CANARY))
+        self.drop_baseline()
         self.actions.append(CountRollback(reason))
         remembered = [r for r in self.s.rolled_back_revisions if r != self.revision] + [self.revision]
         self.update(
@@ -661,10 +696,16 @@ class _Pass:
         # only once the stable Deployment has rolled out.
         self.actions.append(EnsureDeployment(names.ROLE_STABLE, canary, self.stable_replicas()))
         self.actions.append(EnsureDeployment(names.ROLE_CANARY, canary, max(canary_replicas, 1)))
-        self.actions.append(SetTraffic(100))
         observed = self.obs.stable
-        if not _rolled_out(observed, canary, replicas):
-            ready = observed.ready if observed is not None and observed.version == canary.version else 0
+        done = _rolled_out(observed, canary, replicas)
+        # Promoted by hand mid-step, the baseline's pods are part of the old version's
+        # capacity (replicas router): they go with the canary, once stable has rolled out.
+        _, baseline_replicas, _ = self.sizes(self.s.canary_weight)
+        self.ensure_baseline(0 if done else baseline_replicas)
+        self.actions.append(SetTraffic(100))
+        if not done:
+            # By revision: pods of the old revision under the same version string are not it.
+            ready = observed.ready if observed is not None and observed.revision == canary.revision else 0
             self.update(message=f"promoting version {canary.version}: stable {ready}/{replicas} ready{_why(observed)}")
             return
         self.actions.append(SetTraffic(0))

@@ -53,6 +53,7 @@ class Observations:
     job: JobState = field(default_factory=lambda: JobState(JobPhase.ABSENT))
     stable: DeploymentState | None = None
     canary: DeploymentState | None = None
+    baseline: DeploymentState | None = None  # the stable version beside the canary (compareWith: baseline)
     placement: Placement = field(default_factory=Placement)
     verdicts: tuple[Verdict, ...] | None = None  # None: no analysis ran in this pass
     # role -> the HorizontalPodAutoscaler whose scaleTargetRef is that role's Deployment

@@ -77,6 +77,25 @@ def canary_beside(stable: int, weight: int, router: v1alpha1.Router) -> int:
     return min(max(1, math.ceil(stable * weight / (100 - weight))), stable)
 
 
+def baseline_split(total: int, weight: int, router: v1alpha1.Router) -> tuple[int, int, int]:
+    """(stable, baseline, canary) replicas for a canary weight when a baseline runs beside the canary.
+
+    The baseline has the canary's replica count and, through the router, the canary's
+    share of traffic, taken out of stable's (the spec keeps weights at 50 or below).
+    With the replicas router every pod behind the Service gets an equal share, so the
+    baseline's pods come out of stable's count; stable keeps one, so that a rollback
+    never has to start the stable version from nothing (at 50% the canary then gets a
+    little less than half). With gateway-api the route carries the split and stable
+    stays whole.
+    """
+    stable, canary = replica_split(total, weight, router)
+    if weight <= 0 or weight >= 100:
+        return stable, 0, canary
+    if router is v1alpha1.Router.GATEWAY_API:
+        return stable, canary, canary
+    return max(1, total - 2 * canary), canary, canary
+
+
 def extension_over(
     rollout: v1alpha1.Rollout, step: int, started: datetime | None, now: datetime, extension: timedelta
 ) -> bool:

@@ -63,6 +63,7 @@ class Check:
     query: str | None = None  # custom metrics only
     quantile: float | None = None  # latency only
     confidence: float = 0.99
+    against: str = "stable"  # what the tolerance compares with, in words: stable or baseline
 
     @property
     def alpha(self) -> float:
@@ -123,6 +124,7 @@ def checks_for(analysis: v1alpha1.Analysis) -> list[Check]:
     checks: list[Check] = []
     slos = analysis.slos
     confidence = analysis.confidence
+    against = analysis.compare_with.value
     if slos.latency is not None:
         checks.append(
             Check(
@@ -134,6 +136,7 @@ def checks_for(analysis: v1alpha1.Analysis) -> list[Check]:
                 tolerance=slos.latency.max_ratio_to_stable,
                 quantile=slos.latency.quantile,
                 confidence=confidence,
+                against=against,
             )
         )
     if slos.error_rate is not None:
@@ -146,6 +149,7 @@ def checks_for(analysis: v1alpha1.Analysis) -> list[Check]:
                 min_count=analysis.min_samples,
                 tolerance=slos.error_rate.max_increase_to_stable,
                 confidence=confidence,
+                against=against,
             )
         )
     if slos.accuracy is not None:
@@ -158,6 +162,7 @@ def checks_for(analysis: v1alpha1.Analysis) -> list[Check]:
                 min_count=slos.accuracy.min_feedback,
                 tolerance=slos.accuracy.max_drop_to_stable,
                 confidence=confidence,
+                against=against,
             )
         )
     for metric in analysis.metrics:
@@ -229,7 +234,7 @@ def _judge_latency(check: Check, ev: Evidence, look: int, planned: int) -> Verdi
     base = Verdict(check.name, Result.INCONCLUSIVE, None, samples=n, stable_samples=n_stable)
     floor = f"{_fmt(n)} canary requests"
     if compared:
-        floor += f", {_fmt(n_stable or 0.0)} stable"
+        floor += f", {_fmt(n_stable or 0.0)} {check.against}"
     if canary is None or n < check.min_count or (compared and (stable is None or stable.total < check.min_count)):
         return replace(base, floor_met=False, message=f"{label}: {floor}, fewer than {check.min_count}: inconclusive")
     alpha = statistics.spent(check.alpha, look, planned)
@@ -260,7 +265,7 @@ def _judge_latency(check: Check, ev: Evidence, look: int, planned: int) -> Verdi
     if relative is result:
         side = ">" if relative is Result.FAIL else "<=" if relative is Result.PASS else "vs"
         message = (
-            f"{label} canary {_fmt(point)} ms vs stable {_fmt(stable_point)} ms, ratio {_fmt(effect)} "
+            f"{label} canary {_fmt(point)} ms vs {check.against} {_fmt(stable_point)} ms, ratio {_fmt(effect)} "
             f"{_span(ratio, _fmt)} {side} {_fmt(check.tolerance)} tolerated: {{result}}, {_confidence_text(check)}"
         )
     return replace(
@@ -289,7 +294,7 @@ def _judge_share(check: Check, ev: Evidence, look: int, planned: int) -> Verdict
     base = Verdict(check.name, Result.INCONCLUSIVE, None, samples=n, stable_samples=n_stable)
     floor = f"{_fmt(n)} canary {unit}"
     if compared:
-        floor += f", {_fmt(n_stable or 0.0)} stable"
+        floor += f", {_fmt(n_stable or 0.0)} {check.against}"
     if canary is None or n < check.min_count or (compared and (stable is None or stable.total < check.min_count)):
         return replace(base, floor_met=False, message=f"{label}: {floor}, fewer than {check.min_count}: inconclusive")
     alpha = statistics.spent(check.alpha, look, planned)
@@ -323,7 +328,7 @@ def _judge_share(check: Check, ev: Evidence, look: int, planned: int) -> Verdict
         side = ">" if relative is Result.FAIL else "<=" if relative is Result.PASS else "vs"
         what = "increase" if bad_above else "drop"
         message = (
-            f"{label} canary {_pct(canary.share)} vs stable {_pct(stable.share)}, {what} {_pct(effect)} "
+            f"{label} canary {_pct(canary.share)} vs {check.against} {_pct(stable.share)}, {what} {_pct(effect)} "
             f"{_span(diff, _pct)} {side} {_pct(check.tolerance)} tolerated: {{result}}, {_confidence_text(check)}"
         )
     return replace(
@@ -387,6 +392,14 @@ class Round:
     range_seconds: float  # the step so far: canary and stable over this same range
     look: int
     planned: int  # looks the step plans: its pause and longest extension, over the interval
+    against: v1alpha1.CompareWith | None = None  # whose series to read beside the canary's; None: nobody's
+
+
+def compared_with(rollout: v1alpha1.Rollout, status: v1alpha1.ModelDeploymentStatus) -> v1alpha1.CompareWith | None:
+    """Whose series the canary is judged against now: none once it has all traffic."""
+    if rollout.analysis is None or status.canary_weight >= 100:
+        return None
+    return rollout.analysis.compare_with
 
 
 def plan(rollout: v1alpha1.Rollout, status: v1alpha1.ModelDeploymentStatus, now: datetime) -> Round:
@@ -397,12 +410,14 @@ def plan(rollout: v1alpha1.Rollout, status: v1alpha1.ModelDeploymentStatus, now:
     step = min(status.current_step or 0, len(rollout.steps) - 1)
     pause = rollout.steps[step].pause
     checks = checks_for(analysis)
-    if status.canary_weight >= 100:
+    against = compared_with(rollout, status)
+    if against is None:
         checks = without_stable(checks)
     started = status.step_started_at or now
     horizon = (pause or timedelta(0)) + analysis.max_step_extension
     planned = max(1, math.ceil(horizon / analysis.interval))
-    return Round(tuple(checks), max(0.0, (now - started).total_seconds()), status.analysis.step_looks + 1, planned)
+    seconds = max(0.0, (now - started).total_seconds())
+    return Round(tuple(checks), seconds, status.analysis.step_looks + 1, planned, against)
 
 
 def floors_met(verdicts: Sequence[Verdict]) -> bool:
