@@ -74,10 +74,7 @@ def server_deployment(
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, *mounts],
         "securityContext": pods.CONTAINER_SECURITY,
     }
-    if res := pods.resources(profile, spec.serving.resources):
-        container["resources"] = res
-    if env_from := pods.env_from(settings):
-        container["envFrom"] = env_from
+    pods.size_and_credit(container, profile, spec.serving.resources, settings)
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

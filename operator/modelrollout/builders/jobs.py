@@ -92,10 +92,7 @@ def optimization_job(
         "securityContext": pods.CONTAINER_SECURITY,
     }
     # The serving pod's requests and limits: its latency is the latency of the pod that will serve.
-    if res := pods.resources(profile, spec.serving.resources):
-        container["resources"] = res
-    if env_from := pods.env_from(settings):
-        container["envFrom"] = env_from
+    pods.size_and_credit(container, profile, spec.serving.resources, settings)
     if env := pods.storage_env(settings):
         container["env"] = env
     return {

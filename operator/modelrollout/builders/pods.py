@@ -76,6 +76,17 @@ def store_volumes(settings: OperatorSettings, *uris: str) -> tuple[list[dict[str
     return volumes, mounts
 
 
+def size_and_credit(
+    container: dict[str, Any], profile: Profile, requested: Resources | None, settings: OperatorSettings
+) -> dict[str, Any]:
+    """The container with the pool's resources and the store credentials, where there are any."""
+    if res := resources(profile, requested):
+        container["resources"] = res
+    if found := env_from(settings):
+        container["envFrom"] = found
+    return container
+
+
 def env_from(settings: OperatorSettings) -> list[dict[str, Any]]:
     if settings.env_from_secret is None:
         return []

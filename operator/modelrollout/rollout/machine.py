@@ -157,6 +157,20 @@ class _Pass:
             changes["message"] = changes["message"][:MAX_MESSAGE]
         self.s = self.s.model_copy(update=changes)
 
+    def end_rollout(self, phase: Phase, /, **changes: Unpack[StatusChanges]) -> None:
+        """The rollout is over, in `phase`: no canary, no step, no pause."""
+        ended: StatusChanges = {
+            "phase": phase,
+            "canary": None,
+            "canary_version": "",
+            "canary_weight": 0,
+            "canary_unready_since": None,
+            "current_step": None,
+            "pause_reason": PauseReason.NONE,
+        }
+        ended.update(changes)
+        self.update(**ended)
+
     def event(self, reason: str, message: str, *, warning: bool = False) -> None:
         self.actions.append(EmitEvent("Warning" if warning else "Normal", reason, message))
 
@@ -295,16 +309,7 @@ class _Pass:
             if self.s.phase in IN_PROGRESS:
                 self.event("CanaryCancelled", f"spec is back at stable version {stable.version}")
                 self.history(Outcome.CANCELLED, "spec back at the stable version")
-            self.update(
-                target_revision=self.revision,
-                phase=Phase.SUCCEEDED,
-                canary=None,
-                canary_version="",
-                canary_weight=0,
-                canary_unready_since=None,
-                current_step=None,
-                pause_reason=PauseReason.NONE,
-            )
+            self.end_rollout(Phase.SUCCEEDED, target_revision=self.revision)
             return
         if self.revision in self.s.rolled_back_revisions:
             self.update(target_revision=self.revision, phase=Phase.ROLLED_BACK, canary=None, canary_version="")
@@ -670,14 +675,8 @@ class _Pass:
         self.drop_baseline()
         self.actions.append(CountRollback(reason))
         remembered = [r for r in self.s.rolled_back_revisions if r != self.revision] + [self.revision]
-        self.update(
-            phase=Phase.ROLLED_BACK,
-            canary=None,
-            canary_version="",
-            canary_weight=0,
-            canary_unready_since=None,
-            current_step=None,
-            pause_reason=PauseReason.NONE,
+        self.end_rollout(
+            Phase.ROLLED_BACK,
             rolled_back_revisions=remembered[-MAX_REMEMBERED:],
             message=f"version {version} rolled back: {detail}"
             + ("" if stable is not None else " (no stable version: nothing serves)"),
@@ -710,16 +709,8 @@ class _Pass:
             return
         self.actions.append(SetTraffic(0))
         self.actions.append(RemoveDeployment(names.ROLE_CANARY))
-        self.update(
-            phase=Phase.SUCCEEDED,
-            stable=canary,
-            stable_version=canary.version,
-            canary=None,
-            canary_version="",
-            canary_weight=0,
-            canary_unready_since=None,
-            current_step=None,
-            message=f"version {canary.version} promoted",
+        self.end_rollout(
+            Phase.SUCCEEDED, stable=canary, stable_version=canary.version, message=f"version {canary.version} promoted"
         )
         self.history(Outcome.PROMOTED, "all steps passed", canary)
         self.event("Promoted", f"version {canary.version} is stable")
