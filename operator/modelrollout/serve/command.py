@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ from modelrollout.serve import (
     dataplane,
     feedback,
     grpcs,
+    guards,
+    keys,
     metrics,
     repositories,
     rest,
@@ -41,9 +44,9 @@ async def serve(config: settings.Settings) -> int:
     server_metrics = metrics.ServerMetrics(config.model_name, config.model_version, config.role)
     repository = repositories.ModelRepository()
     pending = feedback.PendingStore(config.feedback_window_seconds, config.feedback_max_pending)
-    plane = dataplane.DataPlane(repository, pending)
+    plane = dataplane.DataPlane(repository, pending, role=config.role, tokens=_token_feedback(config))
     pool = concurrent.futures.ThreadPoolExecutor(config.workers, thread_name_prefix="infer")
-    server = rest.RestServer(plane, server_metrics, config.max_body_bytes)
+    server = rest.RestServer(plane, server_metrics, config.max_body_bytes, config.feedback_bearer_token)
     runner = web.AppRunner(
         server.app(),
         handle_signals=False,
@@ -128,6 +131,19 @@ async def serve(config: settings.Settings) -> int:
         repository.close()
         log.info("stopped")
         return code
+
+
+def _token_feedback(config: settings.Settings) -> dataplane.TokenFeedback | None:
+    if not config.feedback_max_pending:
+        return None
+    key_files = keys.KeyFiles(
+        config.feedback_key_file, config.feedback_previous_key_file, config.feedback_window_seconds, time.monotonic
+    )
+    limit = None
+    if config.feedback_rate > 0:
+        limit = guards.RateLimit(config.feedback_rate, config.feedback_burst, time.monotonic())
+    # Nonces live as long as pending ids do, so the same bound suits both.
+    return dataplane.TokenFeedback(key_files.tokens, guards.Nonces(config.feedback_max_pending), limit)
 
 
 def main(argv: list[str] | None) -> int:

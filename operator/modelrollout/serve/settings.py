@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TypeVar
 
 from modelrollout import names
@@ -35,6 +36,11 @@ ENV_VARS = (
     names.ENV_MAX_BATCH_SIZE,
     names.ENV_MAX_BATCH_DELAY_SECONDS,
     names.ENV_GRPC_PORT,
+    names.ENV_FEEDBACK_KEY_FILE,
+    names.ENV_FEEDBACK_PREVIOUS_KEY_FILE,
+    names.ENV_FEEDBACK_RATE,
+    names.ENV_FEEDBACK_BURST,
+    names.ENV_FEEDBACK_BEARER_TOKEN,
 )
 
 
@@ -61,6 +67,11 @@ class Settings:
     max_batch_size: int = 1  # rows per session run; 1: no batching
     max_batch_delay_seconds: float = 0.0
     grpc_port: int | None = None  # None: no gRPC listener
+    feedback_key_file: Path | None = None  # None: a random key of the process's own
+    feedback_previous_key_file: Path | None = None
+    feedback_rate: float = 1000.0  # feedback requests a second; 0: unlimited
+    feedback_burst: int = 2000
+    feedback_bearer_token: str | None = dataclasses.field(default=None, repr=False)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,6 +124,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--grpc-port",
         help=f"gRPC port, 0 picks a free one, 'off' for none [{e.ENV_GRPC_PORT}] (default {e.GRPC_PORT})",
+    )
+    p.add_argument(
+        "--feedback-key-file",
+        help=f"file holding the key that signs feedback tokens, shared by the model's pods "
+        f"[{e.ENV_FEEDBACK_KEY_FILE}] (default: a random key of this process)",
+    )
+    p.add_argument(
+        "--feedback-previous-key-file",
+        help=f"file holding the key before a rotation, still accepted; may be absent "
+        f"[{e.ENV_FEEDBACK_PREVIOUS_KEY_FILE}]",
+    )
+    p.add_argument(
+        "--feedback-rate",
+        help=f"feedback requests a second this server accepts, 0 = unlimited [{e.ENV_FEEDBACK_RATE}] (default 1000)",
+    )
+    p.add_argument(
+        "--feedback-burst",
+        help=f"feedback requests accepted at once above the rate [{e.ENV_FEEDBACK_BURST}] (default 2000)",
+    )
+    p.add_argument(
+        "--feedback-bearer-token",
+        help=f"if set, feedback needs 'Authorization: Bearer <it>'; prefer the variable "
+        f"[{e.ENV_FEEDBACK_BEARER_TOKEN}]",
     )
     return p
 
@@ -172,7 +206,7 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
     grpc_port = None if grpc_text == "off" else _number(int, grpc_text, "--grpc-port", e.ENV_GRPC_PORT, 0)
     if grpc_port is not None and grpc_port > 65535:
         raise SettingsError(f"--grpc-port ({e.ENV_GRPC_PORT}) must be at most 65535, got {grpc_port}")
-    return Settings(
+    base = Settings(
         model_name=model_name,
         model_version=text(a.model_version, e.ENV_MODEL_VERSION, "1") or "1",
         model_uri=model_uri,
@@ -222,4 +256,23 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
             0.0,
         ),
         grpc_port=grpc_port,
+    )
+    return _with_feedback(base, a, env)
+
+
+def _with_feedback(base: Settings, a: argparse.Namespace, env: Mapping[str, str]) -> Settings:
+    e = names
+    key_file = _pick(a.feedback_key_file, env, e.ENV_FEEDBACK_KEY_FILE, None)
+    previous = _pick(a.feedback_previous_key_file, env, e.ENV_FEEDBACK_PREVIOUS_KEY_FILE, None)
+    return dataclasses.replace(
+        base,
+        feedback_key_file=Path(key_file) if key_file else None,
+        feedback_previous_key_file=Path(previous) if previous else None,
+        feedback_rate=_number(
+            float, _pick(a.feedback_rate, env, e.ENV_FEEDBACK_RATE, "1000"), "--feedback-rate", e.ENV_FEEDBACK_RATE, 0.0
+        ),
+        feedback_burst=_number(
+            int, _pick(a.feedback_burst, env, e.ENV_FEEDBACK_BURST, "2000"), "--feedback-burst", e.ENV_FEEDBACK_BURST, 1
+        ),
+        feedback_bearer_token=_pick(a.feedback_bearer_token, env, e.ENV_FEEDBACK_BEARER_TOKEN, None),
     )
