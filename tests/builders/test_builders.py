@@ -4,7 +4,7 @@ import json
 
 from modelrollout import names
 from modelrollout.api.v1alpha1 import ModelDeploymentSpec, VersionRef
-from modelrollout.builders import common, deployments, httproutes, jobs, services
+from modelrollout.builders import common, deployments, feedbackkeys, httproutes, jobs, services
 from modelrollout.pools import profiles
 from modelrollout.settings import OperatorSettings
 from tests import specs
@@ -155,3 +155,24 @@ def test_search_deadline_leaves_room_for_start_and_upload() -> None:
     assert jobs.search_deadline(1800) == 1620
     assert jobs.search_deadline(300) == 240
     assert jobs.search_deadline(60) == 30
+
+
+def test_server_pods_read_the_feedback_key_from_the_owned_secret() -> None:
+    secret = feedbackkeys.secret(OWNER, "k" * 64)
+    assert secret["metadata"]["name"] == "embedder-feedback"
+    assert secret["metadata"]["ownerReferences"] == [OWNER.reference()]
+    assert secret["stringData"] == {names.FEEDBACK_KEY: "k" * 64}
+    for role in names.ROLES:
+        dep = deployments.server_deployment(OWNER, spec(), role, REF, 1, profiles.defaults()["cpu"], SETTINGS)
+        pod = dep["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        volume = next(v for v in pod["volumes"] if v.get("secret"))
+        assert volume["secret"]["secretName"] == "embedder-feedback"
+        mount = next(m for m in container["volumeMounts"] if m["name"] == volume["name"])
+        assert mount["readOnly"] is True
+        env = {e["name"]: e["value"] for e in container["env"]}
+        for var, key in (
+            (names.ENV_FEEDBACK_KEY_FILE, names.FEEDBACK_KEY),
+            (names.ENV_FEEDBACK_PREVIOUS_KEY_FILE, names.FEEDBACK_PREVIOUS_KEY),
+        ):
+            assert env[var] == f"{mount['mountPath']}/{key}"
