@@ -79,3 +79,24 @@ def test_an_unreadable_key_file_falls_back_then_recovers(tmp_path: Path, caplog:
     assert files.tokens().verify(own, now=1.0)
     assert files.shared
     assert feedback.Tokens(NEW, 60).verify(_issue(files.tokens()), now=1.0)
+
+
+def test_the_two_step_rotation_refuses_no_token_while_pods_switch(tmp_path: Path) -> None:
+    """docs/inference-server.md's rotation: pods pick each update up at their own moment."""
+    lagging, leading = tmp_path / "lagging", tmp_path / "leading"
+    for folder in (lagging, leading):
+        folder.mkdir()
+        (folder / "current").write_bytes(OLD)
+    clock = Clock()
+    pods = {f: keys.KeyFiles(f / "current", f / "previous", 60, clock) for f in (lagging, leading)}
+    # Step 1 reached every pod: the new key verifies everywhere, the old one still signs.
+    for folder in (lagging, leading):
+        (folder / "previous").write_bytes(NEW)
+    clock.now += keys.RELOAD_SECONDS
+    # Step 2 reached only the leading pod.
+    (leading / "current").write_bytes(NEW)
+    (leading / "previous").write_bytes(OLD)
+    clock.now += keys.RELOAD_SECONDS
+    for issuer, judge in ((lagging, leading), (leading, lagging)):
+        token = _issue(pods[issuer].tokens())
+        assert pods[judge].tokens().verify(token, now=1.0).model == "m"
