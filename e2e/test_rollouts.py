@@ -79,8 +79,14 @@ def pods_of(bed: beds.Bed, namespace: str, selector: str) -> list[client.V1Pod]:
     return list(client.CoreV1Api(bed.plane.api_client()).list_namespaced_pod(namespace, label_selector=selector).items)
 
 
+def feedback_key(bed: beds.Bed, namespace: str) -> client.V1Secret:
+    return client.CoreV1Api(bed.plane.api_client()).read_namespaced_secret(f"{NAME}-feedback", namespace)
+
+
 def test_a_good_version_is_promoted_through_every_step(bed: beds.Bed, namespace: str, tmp_path: Path) -> None:
     first_version(bed, namespace, tmp_path)
+    key = feedback_key(bed, namespace)
+    assert [(o.kind, o.name) for o in key.metadata.owner_references] == [(names.KIND, NAME)]
     weights: list[int] = []
 
     def track(body: Body) -> None:
@@ -102,6 +108,14 @@ def test_a_good_version_is_promoted_through_every_step(bed: beds.Bed, namespace:
     assert stable is not None and stable.spec.template.metadata.labels[names.LABEL_VERSION] == "2"
     assert load.sent["2"] > 0 and load.sent["1"] > 0
     assert sum(load.failed.values()) <= 0.02 * sum(load.sent.values())
+    # Feedback went through the Service: stable pods judged the canary's tokens, and
+    # counted them for the canary's version and role, with the key no pass replaced.
+    judged_by_stable = bed.prometheus.query(
+        f'sum(max_over_time({names.METRIC_FEEDBACK}{{namespace="{namespace}",version="2",role="canary",'
+        f'pod=~"{NAME}-{names.ROLE_STABLE}-.*"}}[15m]))'
+    )
+    assert judged_by_stable and float(judged_by_stable[0]["value"][1]) > 0, judged_by_stable
+    assert feedback_key(bed, namespace).data == key.data
     metrics = bed.operator.metrics()
     assert (
         f'{names.METRIC_ANALYSIS_CHECKS}{{name="{NAME}",namespace="{namespace}",result="pass",slo="latency"}}'

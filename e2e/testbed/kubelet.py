@@ -14,6 +14,7 @@ shell that watches, spawns and patches.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
 import datetime
@@ -101,6 +102,30 @@ def environment(container: Mapping[str, Any], pod: Mapping[str, Any], extra: Map
             env[item["name"]] = ""
     env.update(extra)
     return env
+
+
+def secret_mounts(container: Mapping[str, Any], pod: Mapping[str, Any]) -> list[tuple[str, str, bool]]:
+    """(mount path, Secret name, optional) of each Secret volume the container mounts."""
+    secrets = {v["name"]: v["secret"] for v in pod["spec"].get("volumes") or [] if isinstance(v.get("secret"), dict)}
+    return [
+        (m["mountPath"], secrets[m["name"]]["secretName"], bool(secrets[m["name"]].get("optional")))
+        for m in container.get("volumeMounts") or []
+        if m["name"] in secrets
+    ]
+
+
+def remap_paths(env: Mapping[str, str], mounts: Mapping[str, Path]) -> dict[str, str]:
+    """Env values under a mount path, pointed at the local folder that stands for the mount.
+
+    Processes share this machine's file system, so a mounted volume is a folder of the
+    pod's own and the paths the pod's env names are rewritten to it.
+    """
+    out = dict(env)
+    for name, value in env.items():
+        for mount_path, local in mounts.items():
+            if value == mount_path or value.startswith(mount_path.rstrip("/") + "/"):
+                out[name] = str(local) + value[len(mount_path.rstrip("/")) :]
+    return out
 
 
 # --- pure: what to report -----------------------------------------------------------------
@@ -398,7 +423,7 @@ class ProcessKubelet:
                     extra[names.ENV_GRPC_PORT] = "0"  # pods share the host: gRPC on a free port
                 if argv[:3] == [self.python, "-m", "modelrollout"]:
                     extra["PYTHONPATH"] = python_path(os.environ.get("PYTHONPATH"), package_root())
-                env = {**os.environ, **environment(container, pod, extra)}
+                env = {**os.environ, **self._with_secrets(run, container, environment(container, pod, extra))}
             except ValueError as error:
                 self._patch(run, terminated_status(container, run.started, self.now(), 1, str(error)))
                 break
@@ -450,6 +475,25 @@ class ProcessKubelet:
             self._stopping.wait(backoff)
             backoff = min(backoff * 2, _RESTART_BACKOFF_MAX_S)
         run.done.set()
+
+    def _with_secrets(self, run: _Run, container: Mapping[str, Any], env: dict[str, str]) -> dict[str, str]:
+        """Project the pod's Secret volumes into folders of its own, as a kubelet would mount them."""
+        namespace = run.pod["metadata"]["namespace"]
+        mounts: dict[str, Path] = {}
+        for index, (mount_path, secret_name, optional) in enumerate(secret_mounts(container, run.pod)):
+            folder = run.work / "secrets" / str(index)
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir(parents=True)
+            try:
+                secret = self.api.read_namespaced_secret(secret_name, namespace)
+            except exceptions.ApiException as error:
+                if error.status != 404 or not optional:
+                    raise ValueError(f"secret {secret_name!r} for {mount_path}: {error.reason}") from None
+                secret = None
+            for key, value in ((secret.data or {}) if secret is not None else {}).items():
+                (folder / key).write_bytes(base64.b64decode(value))
+            mounts[mount_path] = folder
+        return remap_paths(env, mounts)
 
     def _wait_ready(self, run: _Run) -> bool:
         """Ready: a server answers its readiness endpoint; any other process once started."""

@@ -2,8 +2,10 @@
 
 Each request goes to one ready inference-server endpoint of the instance, picked
 uniformly, the way kube-proxy spreads a Service's connections, so the replicas router's
-split is what the servers really see. Every answer gets feedback with the true label.
-Loops are bounded by a rate and stop when asked.
+split is what the servers really see. Every answer gets feedback with the true label,
+posted with the answer's feedback token through the Service too: to another endpoint
+picked the same way, usually not the one that answered, so the servers must judge each
+other's tokens. Loops are bounded by a rate and stop when asked.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from e2e.testbed import models
+from modelrollout import names
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +97,14 @@ class Traffic:
                             ]
                         },
                     )
-                    self._post(port, f"/v2/models/{self.model}/feedback", {"id": answer["id"], "label": label})
+                    parameters = answer["parameters"]
+                    assert isinstance(parameters, dict), answer
+                    _, judge = pick.choice(self.endpoints() or ready)
+                    self._post(
+                        judge,
+                        f"/v2/models/{self.model}/feedback",
+                        {"token": parameters[names.PARAMETER_FEEDBACK_TOKEN], "label": label},
+                    )
                     with self._lock:
                         self.sent[version] += 1
                 except OSError as err:  # a server going away mid-request is part of the job

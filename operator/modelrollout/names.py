@@ -115,6 +115,17 @@ ENV_MAX_BATCH_DELAY_SECONDS: Final = "MODELROLLOUT_MAX_BATCH_DELAY_SECONDS"
 ENV_GRPC_PORT: Final = "MODELROLLOUT_GRPC_PORT"
 # How long a client may take to send a request body, once its headers are in.
 ENV_READ_TIMEOUT_SECONDS: Final = "MODELROLLOUT_READ_TIMEOUT_SECONDS"
+ENV_FEEDBACK_KEY_FILE: Final = "MODELROLLOUT_FEEDBACK_KEY_FILE"
+ENV_FEEDBACK_PREVIOUS_KEY_FILE: Final = "MODELROLLOUT_FEEDBACK_PREVIOUS_KEY_FILE"
+ENV_FEEDBACK_RATE: Final = "MODELROLLOUT_FEEDBACK_RATE"
+ENV_FEEDBACK_BURST: Final = "MODELROLLOUT_FEEDBACK_BURST"
+ENV_FEEDBACK_BEARER_TOKEN: Final = "MODELROLLOUT_FEEDBACK_BEARER_TOKEN"
+# The feedback signing key Secret (`<name>-feedback`), mounted into every server pod.
+FEEDBACK_KEY_DIR: Final = "/etc/modelrollout/feedback"
+FEEDBACK_KEY: Final = "current"
+FEEDBACK_PREVIOUS_KEY: Final = "previous"
+# Where an infer answer's `parameters` carry the token its feedback posts.
+PARAMETER_FEEDBACK_TOKEN: Final = "feedback_token"
 SERVER_PORT: Final = 8080
 SERVER_PORT_NAME: Final = "http"
 GRPC_PORT: Final = 8081

@@ -4,7 +4,7 @@ import json
 
 from modelrollout import names
 from modelrollout.api.v1alpha1 import ModelDeploymentSpec, VersionRef
-from modelrollout.builders import common, deployments, httproutes, jobs, services
+from modelrollout.builders import common, deployments, feedbackkeys, httproutes, jobs, services
 from modelrollout.pools import profiles
 from modelrollout.settings import OperatorSettings
 from tests import specs
@@ -165,3 +165,24 @@ def test_a_deployment_an_hpa_scales_is_applied_without_replicas() -> None:
     # Absent, not null: an applied null would still claim the field from the HPA.
     assert "replicas" not in autoscaled["spec"]
     assert {k: v for k, v in declared["spec"].items() if k != "replicas"} == autoscaled["spec"]
+
+
+def test_server_pods_read_the_feedback_key_from_the_owned_secret() -> None:
+    secret = feedbackkeys.secret(OWNER, "k" * 64)
+    assert secret["metadata"]["name"] == "embedder-feedback"
+    assert secret["metadata"]["ownerReferences"] == [OWNER.reference()]
+    assert secret["stringData"] == {names.FEEDBACK_KEY: "k" * 64}
+    for role in names.ROLES:
+        dep = deployments.server_deployment(OWNER, spec(), role, REF, 1, profiles.defaults()["cpu"], SETTINGS)
+        pod = dep["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        volume = next(v for v in pod["volumes"] if v.get("secret"))
+        assert volume["secret"]["secretName"] == "embedder-feedback"
+        mount = next(m for m in container["volumeMounts"] if m["name"] == volume["name"])
+        assert mount["readOnly"] is True
+        env = {e["name"]: e["value"] for e in container["env"]}
+        for var, key in (
+            (names.ENV_FEEDBACK_KEY_FILE, names.FEEDBACK_KEY),
+            (names.ENV_FEEDBACK_PREVIOUS_KEY_FILE, names.FEEDBACK_PREVIOUS_KEY),
+        ):
+            assert env[var] == f"{mount['mountPath']}/{key}"

@@ -7,16 +7,17 @@ import concurrent.futures
 import json
 import re
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 
+from modelrollout import names
 from modelrollout.api import optimization as api
 from modelrollout.runtimes import tensors
-from modelrollout.serve import artifacts, batching, bodies, dataplane, feedback, repositories
+from modelrollout.serve import artifacts, batching, bodies, dataplane, feedback, guards, repositories
 
 
 def test_locate_plain_paths_and_file_uris(tmp_path: Path) -> None:
@@ -136,7 +137,7 @@ def test_infer_validates_and_answers(plane: dataplane.DataPlane) -> None:
     answer = _infer(plane, body)
     assert answer["id"] == "q"
     assert answer["outputs"] == [{"name": "y", "datatype": "FP32", "shape": [1, 2], "data": [2.0, 4.0]}]
-    assert plane.feedback("d", b'{"id": "q", "label": 1}') == ("q", [True])
+    assert plane.feedback("d", b'{"id": "q", "label": 1}') == dataplane.Judged("q", [True], "1", "stable")
 
 
 def test_backend_failure_is_a_500(plane: dataplane.DataPlane) -> None:
@@ -176,3 +177,90 @@ def test_unparseable_bodies_are_400(plane: dataplane.DataPlane, body: bytes) -> 
     assert caught.value.status == 400
     with pytest.raises(dataplane.InferenceError, match="not valid JSON"):
         plane.feedback("d", body)
+
+
+# --- feedback tokens through the data plane ---------------------------------------------
+
+KEY = b"k" * 32
+
+
+@pytest.fixture
+def token_plane() -> Iterator[dataplane.DataPlane]:
+    """A canary pod of model "d" version "1" whose tokens verify on any pod with `KEY`."""
+    repository = repositories.ModelRepository()
+    backend = Doubler()
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        model = repositories.Model("d", "1", backend, {"x": backend.inputs[0]}, 0.0)
+        model.scheduler = batching.Scheduler(backend, pool, 1, batching.OFF)
+        repository.add(model)
+        tokens = feedback.Tokens(KEY, 60)
+        guarded = dataplane.TokenFeedback(lambda: tokens, guards.Nonces(100), wall=lambda: 1000.0)
+        yield dataplane.DataPlane(repository, feedback.PendingStore(60, 10), role="canary", tokens=guarded)
+
+
+def _token(plane: dataplane.DataPlane) -> str:
+    body = {"inputs": [{"name": "x", "datatype": "FP32", "shape": [1, 2], "data": [[1, 0]]}]}
+    parameters = _infer(plane, body)["parameters"]
+    assert isinstance(parameters, dict)
+    token: str = parameters[names.PARAMETER_FEEDBACK_TOKEN]
+    return token
+
+
+def _post(plane: dataplane.DataPlane, body: object) -> dataplane.Judged:
+    return plane.feedback("d", json.dumps(body).encode())
+
+
+def test_a_token_is_judged_for_the_pod_that_predicted(token_plane: dataplane.DataPlane) -> None:
+    token = _token(token_plane)
+    claim = feedback.Tokens(KEY, 60).verify(token, now=1000.0)
+    assert (claim.model, claim.version, claim.role, claim.labels) == ("d", "1", "canary", (0,))
+    # Another pod, another version and role, same key: counted for the canary that predicted.
+    other = dataplane.DataPlane(
+        token_plane.repository,
+        feedback.PendingStore(60, 10),
+        role="stable",
+        tokens=dataplane.TokenFeedback(lambda: feedback.Tokens(KEY, 60), guards.Nonces(10), wall=lambda: 1001.0),
+    )
+    judged = _post(other, {"token": token, "label": 0})
+    assert (judged.verdicts, judged.version, judged.role) == ([True], "1", "canary")
+    assert judged.inference_id == claim.inference_id != ""
+
+
+@pytest.mark.parametrize(
+    ("tamper", "status", "message"),
+    [
+        (lambda t: t[:-3] + ("AAA" if not t.endswith("AAA") else "BBB"), 403, "bad signature"),
+        (lambda t: feedback.Tokens(b"o" * 32, 60).issue("d", "1", "stable", [0], "n", 1000.0), 403, "bad signature"),
+        (lambda t: feedback.Tokens(KEY, 60).issue("d", "1", "stable", [0], "n", 900.0), 410, "expired"),
+        (lambda t: feedback.Tokens(KEY, 60).issue("other", "1", "stable", [0], "n", 1000.0), 400, "model 'other'"),
+        (lambda t: "garbage", 400, "not a feedback token"),
+    ],
+    ids=["altered", "other-key", "expired", "other-model", "garbage"],
+)
+def test_bad_tokens_are_refused_with_a_reason(
+    token_plane: dataplane.DataPlane, tamper: Callable[[str], str], status: int, message: str
+) -> None:
+    with pytest.raises(dataplane.InferenceError, match=message) as caught:
+        _post(token_plane, {"token": tamper(_token(token_plane)), "correct": True})
+    assert caught.value.status == status
+
+
+def test_a_token_counts_once_and_a_bad_body_does_not_use_it(token_plane: dataplane.DataPlane) -> None:
+    token = _token(token_plane)
+    with pytest.raises(dataplane.InferenceError, match="1 row"):
+        _post(token_plane, {"token": token, "label": [0, 1]})
+    assert _post(token_plane, {"token": token, "label": 1}).verdicts == [False]
+    with pytest.raises(dataplane.InferenceError, match="replay") as caught:
+        _post(token_plane, {"token": token, "label": 0})
+    assert caught.value.status == 409
+
+
+def test_feedback_beyond_the_rate_is_429(token_plane: dataplane.DataPlane) -> None:
+    assert token_plane.tokens is not None
+    token_plane.tokens.limit = guards.RateLimit(rate=1.0, burst=2, now=0.0)
+    for _ in range(2):
+        with pytest.raises(dataplane.InferenceError, match="no pending prediction"):
+            _post(token_plane, {"id": "x", "correct": True})
+    with pytest.raises(dataplane.InferenceError, match="too much feedback") as caught:
+        _post(token_plane, {"id": "x", "correct": True})
+    assert caught.value.status == 429

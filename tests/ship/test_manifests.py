@@ -203,7 +203,11 @@ def test_rbac_is_least_privilege(everything: list[dict[str, Any]]) -> None:
     role = kustomize.find(everything, "ClusterRole")
     for rule in role["rules"]:
         assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"], rule
-        assert not {"secrets", "configmaps", "leases", "pods/exec", "pods/log"} & set(rule["resources"]), rule
+        assert not {"configmaps", "leases", "pods/exec", "pods/log"} & set(rule["resources"]), rule
+        # Secrets: create only (the feedback key, created once when absent); never read,
+        # list, watch, update or delete, so the operator cannot see or reset any Secret.
+        if "secrets" in rule["resources"]:
+            assert rule["resources"] == ["secrets"] and rule["verbs"] == ["create"], rule
         assert not {"escalate", "bind", "impersonate", "deletecollection"} & set(rule["verbs"]), rule
     # the operator never writes the resource itself, only its status
     main = [r for r in role["rules"] if names.PLURAL in r["resources"]]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime
+from pathlib import Path
 
 import pytest
 
@@ -116,3 +117,25 @@ def test_python_path_puts_this_source_first() -> None:
     assert (root / "modelrollout" / "serve" / "command.py").is_file()
     assert kubelet.python_path(None, root) == str(root)
     assert kubelet.python_path("/elsewhere", root) == f"{root}:/elsewhere"
+
+
+def test_secret_volumes_become_local_folders_named_in_env(tmp_path: Path) -> None:
+    container = {
+        "name": "server",
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, {"name": "key", "mountPath": "/etc/key"}],
+    }
+    pod = {
+        "spec": {
+            "volumes": [
+                {"name": "tmp", "emptyDir": {}},
+                {"name": "key", "secret": {"secretName": "clf-feedback", "optional": True}},
+            ]
+        }
+    }
+    assert kubelet.secret_mounts(container, pod) == [("/etc/key", "clf-feedback", True)]
+    env = {"KEY": "/etc/key/current", "OTHER": "/etc/keyring/x", "SAME": "/etc/key"}
+    assert kubelet.remap_paths(env, {"/etc/key": tmp_path}) == {
+        "KEY": f"{tmp_path}/current",
+        "OTHER": "/etc/keyring/x",  # a prefix of the name, not of the path
+        "SAME": str(tmp_path),
+    }

@@ -59,6 +59,11 @@ def job_name(owner: Owner, revision: str, attempt: int = 1) -> str:
     return _fit(f"{owner.name}-optimize-{revision}{suffix}", 63)
 
 
+def child_name(owner: Owner, suffix: str) -> str:
+    """`<name>-<suffix>`, for a child of which there is one per ModelDeployment."""
+    return _fit(f"{owner.name}-{suffix}", 63)
+
+
 def route_name(owner: Owner) -> str:
     return _fit(owner.name, 253)
 

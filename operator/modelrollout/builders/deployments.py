@@ -6,7 +6,7 @@ from typing import Any
 
 from modelrollout import names
 from modelrollout.api.v1alpha1 import ModelDeploymentSpec, VersionRef
-from modelrollout.builders import common, pods
+from modelrollout.builders import common, feedbackkeys, pods
 from modelrollout.pools.profiles import Profile
 from modelrollout.settings import OperatorSettings
 
@@ -48,6 +48,7 @@ def server_deployment(
         names.ENV_MAX_BATCH_DELAY_SECONDS: repr(spec.serving.batching.max_delay.total_seconds()),
         # The threads the optimization Job measured with (pods.threads).
         names.ENV_THREADS: str(pods.threads(spec.serving.resources)),
+        **feedbackkeys.server_env(),
     }
     if ref.sha256:
         env[names.ENV_MODEL_SHA256] = ref.sha256
@@ -71,7 +72,7 @@ def server_deployment(
         # Endpoints are removed while SIGTERM is sent; a short sleep first lets routers stop
         # sending before the server stops accepting, then it drains what is in flight.
         "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}},
-        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, *mounts],
+        "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, *mounts, feedbackkeys.mount()],
         "securityContext": pods.CONTAINER_SECURITY,
     }
     pods.size_and_credit(container, profile, spec.serving.resources, settings)
@@ -102,7 +103,7 @@ def server_deployment(
                     "terminationGracePeriodSeconds": GRACE_SECONDS,
                     "securityContext": {"runAsNonRoot": True, "runAsUser": 10001, "fsGroup": 10001},
                     "containers": [container],
-                    "volumes": [{"name": "tmp", "emptyDir": {}}, *volumes],
+                    "volumes": [{"name": "tmp", "emptyDir": {}}, *volumes, feedbackkeys.volume(owner)],
                 },
             },
         },

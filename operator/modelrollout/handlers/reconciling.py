@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from pydantic import ValidationError
 from modelrollout import names
 from modelrollout.api import durations
 from modelrollout.api.v1alpha1 import Condition, ModelDeploymentSpec, ModelDeploymentStatus, Phase, Router
-from modelrollout.builders import common, deployments, httproutes, jobs, services
+from modelrollout.builders import common, deployments, feedbackkeys, httproutes, jobs, services
 from modelrollout.handlers import telemetry
 from modelrollout.kube import applying, observing
 from modelrollout.kube.clients import Clients
@@ -270,6 +271,8 @@ def _carry_out_one(
             built = deployments.server_deployment(
                 owner, spec, action.role, action.ref, action.replicas, profile, shell.settings
             )
+            if not _unchanged(shell, owner, built, seen.deployments):
+                _ensure_feedback_key(shell, owner)
             _apply_child(shell, owner, built, seen.deployments)
         case actions.RemoveDeployment():
             name = common.deployment_name(owner, action.role)
@@ -295,15 +298,53 @@ def _apply_child(
     present: Mapping[str, observing.DeploymentView | observing.ChildView],
 ) -> None:
     """Server-side apply, skipped when the child is exactly what this operator last applied."""
-    key = (obj["kind"], obj["metadata"]["name"])
-    digest = hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
-    seen = present.get(key[1])
-    remembered = shell.applied.setdefault((owner.namespace, owner.name), {})
-    if seen is not None and remembered.get(key) == (digest, seen.marker):
+    if _unchanged(shell, owner, obj, present):
         return
+    key = (obj["kind"], obj["metadata"]["name"])
+    seen = present.get(key[1])
     if isinstance(seen, observing.DeploymentView) and seen.replicas_owned and "replicas" not in obj["spec"]:
         applying.hand_over_replicas(shell.clients, owner.namespace, key[1], seen.replicas)
-    remembered[key] = (digest, applying.apply(shell.clients, obj))
+    remembered = shell.applied.setdefault((owner.namespace, owner.name), {})
+    remembered[key] = (_digest(obj), applying.apply(shell.clients, obj))
+
+
+def _digest(obj: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+
+
+def _unchanged(
+    shell: Shell,
+    owner: common.Owner,
+    obj: dict[str, Any],
+    present: Mapping[str, observing.DeploymentView | observing.ChildView],
+) -> bool:
+    """Whether the child is exactly what this operator last applied, as the watch still shows it."""
+    key = (obj["kind"], obj["metadata"]["name"])
+    seen = present.get(key[1])
+    remembered = shell.applied.get((owner.namespace, owner.name), {})
+    return seen is not None and remembered.get(key) == (_digest(obj), seen.marker)
+
+
+def _ensure_feedback_key(shell: Shell, owner: common.Owner) -> None:
+    """Create the feedback key Secret if absent, whenever a server Deployment is applied.
+
+    Tied to Deployment changes rather than every pass: at rest it costs no request, and
+    a deleted Secret comes back with the next change (pods meanwhile sign with keys of
+    their own, see `feedbackkeys.volume`). Refused by RBAC, serving goes on without it.
+    """
+    try:
+        if applying.create_secret(shell.clients, feedbackkeys.secret(owner, secrets.token_hex(32))):
+            log.info("created feedback key Secret %s/%s", owner.namespace, feedbackkeys.secret_name(owner))
+    except ApiException as err:
+        if err.status != 403:
+            raise
+        log.warning(
+            "cannot create the feedback key Secret %s/%s (%s): feedback tokens verify only on the pod "
+            "that issued them; grant 'create' on secrets (docs/operations.md)",
+            owner.namespace,
+            feedbackkeys.secret_name(owner),
+            describe_api_error(err),
+        )
 
 
 def _emit(shell: Shell, owner: common.Owner | Body, event: actions.EmitEvent) -> None:

@@ -1,4 +1,4 @@
-"""Writing: children by server-side apply with one field manager, create-once Jobs, deletes,
+"""Writing: children by server-side apply with one field manager, create-once Jobs and Secrets, deletes,
 the ModelDeployment's status, and Events.
 
 Field-manager policy: every field the operator sets on a child is owned by the manager
@@ -99,6 +99,17 @@ def create_job(clients: Clients, obj: dict[str, Any]) -> bool:
     """Create the Job unless it exists (its pod template is immutable). True if created."""
     try:
         clients.batch.create_namespaced_job(namespace=obj["metadata"]["namespace"], body=obj)
+    except ApiException as err:
+        if err.status == 409:
+            return False
+        raise
+    return True
+
+
+def create_secret(clients: Clients, obj: dict[str, Any]) -> bool:
+    """Create the Secret unless it exists (never replaced: its value is not ours to reset). True if created."""
+    try:
+        clients.core.create_namespaced_secret(namespace=obj["metadata"]["namespace"], body=obj)
     except ApiException as err:
         if err.status == 409:
             return False

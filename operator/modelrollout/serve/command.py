@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ from modelrollout.serve import (
     dataplane,
     feedback,
     grpcs,
+    guards,
+    keys,
     metrics,
     repositories,
     rest,
@@ -41,10 +44,17 @@ async def serve(config: settings.Settings) -> int:
     server_metrics = metrics.ServerMetrics(config.model_name, config.model_version, config.role)
     repository = repositories.ModelRepository()
     pending = feedback.PendingStore(config.feedback_window_seconds, config.feedback_max_pending)
-    plane = dataplane.DataPlane(repository, pending)
+    plane = dataplane.DataPlane(repository, pending, role=config.role, tokens=_token_feedback(config))
     pool = concurrent.futures.ThreadPoolExecutor(config.workers, thread_name_prefix="infer")
     runner = await _start_rest(
-        config, rest.RestServer(plane, server_metrics, config.max_body_bytes, config.read_timeout_seconds)
+        config,
+        rest.RestServer(
+            plane,
+            server_metrics,
+            config.max_body_bytes,
+            read_timeout_seconds=config.read_timeout_seconds,
+            bearer=config.feedback_bearer_token,
+        ),
     )
     grpc_server = await _start_grpc(config, grpcs.GrpcService(plane, server_metrics))
 
@@ -152,6 +162,19 @@ async def _serve_until_stopped(
         return 0
     finally:
         stopping.cancel()
+
+
+def _token_feedback(config: settings.Settings) -> dataplane.TokenFeedback | None:
+    if not config.feedback_max_pending:
+        return None
+    key_files = keys.KeyFiles(
+        config.feedback_key_file, config.feedback_previous_key_file, config.feedback_window_seconds, time.monotonic
+    )
+    limit = None
+    if config.feedback_rate > 0:
+        limit = guards.RateLimit(config.feedback_rate, config.feedback_burst, time.monotonic())
+    # Nonces live as long as pending ids do, so the same bound suits both.
+    return dataplane.TokenFeedback(key_files.tokens, guards.Nonces(config.feedback_max_pending), limit)
 
 
 def main(argv: list[str] | None) -> int:

@@ -9,6 +9,7 @@ worker threads, batched when the model's policy says so.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import time
@@ -20,14 +21,16 @@ import numpy as np
 import numpy.typing as npt
 
 import modelrollout
+from modelrollout import names
 from modelrollout.runtimes import tensors
-from modelrollout.serve import bodies, feedback, inference, repositories
+from modelrollout.serve import bodies, feedback, guards, inference, repositories
 
 SERVER_NAME = "modelrollout"
 EXTENSIONS = ("binary_tensor_data", "model_feedback")
 
 InferenceError = inference.InferenceError
 _bad = inference.bad
+_Feedback = feedback.Feedback  # the class scope has a method of that module's name
 
 
 def _shape_text(shape: Sequence[int]) -> str:
@@ -67,15 +70,44 @@ def _decode_bytes_tensor(raw: bytes, name: str) -> npt.NDArray[np.object_]:
     return np.array(items, dtype=np.object_)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Judged:
+    """Accepted feedback: the verdicts, and the version and role that made the prediction."""
+
+    inference_id: str
+    verdicts: list[bool]
+    version: str
+    role: str
+
+
+@dataclasses.dataclass
+class TokenFeedback:
+    """What feedback tokens need on this pod: the keys, the replay guard, the rate limit.
+
+    `tokens` is asked each time (the keys may rotate); `wall` is wall-clock time, since
+    a token is judged on another pod than the one that issued it.
+    """
+
+    tokens: Callable[[], feedback.Tokens]
+    nonces: guards.Nonces
+    limit: guards.RateLimit | None = None
+    wall: Callable[[], float] = time.time
+
+
 class DataPlane:
     def __init__(
         self,
         repository: repositories.ModelRepository,
         pending: feedback.PendingStore,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        role: str = names.ROLE_STABLE,
+        tokens: TokenFeedback | None = None,
     ) -> None:
         self.repository = repository
         self.pending = pending
+        self.role = role
+        self.tokens = tokens
         self._clock = clock
         self._pending_lock = threading.Lock()
         self.shutting_down = False
@@ -176,14 +208,27 @@ class DataPlane:
     ) -> dict[str, str | int | bool]:
         """The feedback hook: remember what was predicted for `inference_id`.
 
-        Returns what the response carries in its parameters for feedback (nothing yet).
+        Returns what the response carries in its parameters for feedback: the signed
+        token that any pod of the model judges, when tokens are on.
         """
-        if self.pending.max_pending:
-            labels = predicted_labels(results[model.backend.outputs[0].name])
-            now = self._clock()
-            with self._pending_lock:
-                self.pending.put(inference_id, labels, now)
-        return {}
+        if not self.pending.max_pending:
+            return {}
+        labels = predicted_labels(results[model.backend.outputs[0].name])
+        now = self._clock()
+        with self._pending_lock:
+            self.pending.put(inference_id, labels, now)
+        if self.tokens is None:
+            return {}
+        token = self.tokens.tokens().issue(
+            model.name,
+            model.version,
+            self.role,
+            labels,
+            nonce=uuid.uuid4().hex,
+            now=self.tokens.wall(),
+            inference_id=inference_id,
+        )
+        return {names.PARAMETER_FEEDBACK_TOKEN: token}
 
     @staticmethod
     def _wanted(model: repositories.Model, request: inference.InferRequest) -> list[str]:
@@ -237,27 +282,70 @@ class DataPlane:
 
     # --- feedback --------------------------------------------------------------------
 
-    def feedback(self, name: str, body: bytes) -> tuple[str, list[bool]]:
-        """Judge an earlier prediction: its id and the verdicts, one per predicted row."""
-        self.model(name)
+    def feedback(self, name: str, body: bytes) -> Judged:
+        """Judge an earlier prediction, by its id (kept here) or its token (signed by any pod)."""
+        model = self.model(name)
+        if not self.pending.max_pending:
+            raise InferenceError(404, "feedback is off on this server (--feedback-max-pending is 0)")
+        self._admit()
         try:
             parsed = feedback.parse(bodies.loads(body, "feedback body"))
         except feedback.FeedbackError as error:
             raise _bad(str(error)) from None
+        if parsed.token:
+            return self._judge_token(model, parsed)
         with self._pending_lock:
             pending = self.pending.get(parsed.inference_id, self._clock())
             if pending is None:
                 raise InferenceError(
                     404,
                     f"no pending prediction with id {parsed.inference_id!r}: unknown, already "
-                    f"judged, or older than the {self.pending.window_seconds:g}s feedback window",
+                    f"judged, or older than the {self.pending.window_seconds:g}s feedback window "
+                    "(behind a Service, post the answer's feedback_token instead: any pod takes it)",
                 )
             try:
                 verdicts = feedback.judge(pending, parsed)
             except feedback.FeedbackError as error:
                 raise _bad(str(error)) from None
             self.pending.discard(parsed.inference_id)
-        return parsed.inference_id, verdicts
+        return Judged(parsed.inference_id, verdicts, model.version, self.role)
+
+    def _admit(self) -> None:
+        limit = self.tokens.limit if self.tokens is not None else None
+        if limit is None:
+            return
+        with self._pending_lock:
+            wait = limit.take(self._clock())
+        if wait:
+            raise InferenceError(
+                429, f"too much feedback: this server takes {limit.rate:g} a second; retry in {wait:.3f}s"
+            )
+
+    def _judge_token(self, model: repositories.Model, parsed: _Feedback) -> Judged:
+        if self.tokens is None:
+            raise _bad("this server takes no feedback tokens: post the answer's 'id'")
+        now = self.tokens.wall()
+        try:
+            claim = self.tokens.tokens().verify(parsed.inference_id, now)
+        except feedback.ForgedToken as error:
+            raise InferenceError(403, str(error)) from None
+        except feedback.ExpiredToken as error:
+            raise InferenceError(410, str(error)) from None
+        except feedback.FeedbackError as error:
+            raise _bad(str(error)) from None
+        if claim.model != model.name:
+            raise _bad(f"'token' is for model {claim.model!r}, not {model.name!r}")
+        nonces = self.tokens.nonces
+        with self._pending_lock:
+            refusal = nonces.check(claim.nonce, claim.expires_at, now)
+            if refusal is not None:
+                raise InferenceError(409 if refusal is guards.Unverifiable.REPLAY else 410, refusal.value)
+            try:
+                verdicts = feedback.judge(claim.pending(), parsed)
+            except feedback.FeedbackError as error:
+                raise _bad(str(error)) from None
+            nonces.remember(claim.nonce, claim.expires_at, now)
+        return Judged(claim.inference_id or claim.nonce, verdicts, claim.version, claim.role)
 
 
 def _whole_numbers(name: str, spec: tensors.TensorSpec, probe: npt.NDArray[Any]) -> None:

@@ -30,6 +30,14 @@ class FeedbackError(ValueError):
     """A feedback body that cannot be judged; the message names the field."""
 
 
+class ForgedToken(FeedbackError):
+    """A token whose signature no key here makes: forged, altered, or another model's."""
+
+
+class ExpiredToken(FeedbackError):
+    """A genuine token past its feedback window."""
+
+
 class PendingStore:
     """Ids of recent responses with their predicted labels.
 
@@ -150,31 +158,51 @@ class Claim:
     role: str
     labels: tuple[Label, ...]
     expires_at: float
-    nonce: str  # the inference id: one token per prediction
+    nonce: str  # random, one per token: the replay guard remembers it (`guards.Nonces`)
+    inference_id: str = ""  # the answer's id, echoed in the feedback answer
 
     def pending(self) -> Pending:
         return Pending(self.labels, self.expires_at)
 
 
 class Tokens:
-    """Issue and verify feedback tokens, HMAC-SHA256 over a compact JSON claim."""
+    """Issue and verify feedback tokens, HMAC-SHA256 over a compact JSON claim.
 
-    def __init__(self, key: bytes, window_seconds: float) -> None:
-        if len(key) < 16:
-            raise ValueError("a feedback key needs at least 16 bytes")
+    Tokens are signed with `key`; they verify with `key` or any of `previous`, so
+    during a key rotation the tokens the old key signed stay good until they expire.
+    `now` is wall-clock time: the pod that verifies is not the one that issued.
+    """
+
+    def __init__(self, key: bytes, window_seconds: float, previous: Sequence[bytes] = ()) -> None:
+        for one in (key, *previous):
+            if len(one) < 16:
+                raise ValueError("a feedback key needs at least 16 bytes")
         if window_seconds <= 0:
             raise ValueError("window_seconds must be positive")
         self._key = key
+        self._verifying = (key, *(k for k in previous if k != key))
         self.window_seconds = window_seconds
 
-    def _sign(self, payload: bytes) -> bytes:
-        return hmac.new(self._key, payload, hashlib.sha256).digest()[:16]
+    @staticmethod
+    def _sign(key: bytes, payload: bytes) -> bytes:
+        return hmac.new(key, payload, hashlib.sha256).digest()[:16]
 
-    def issue(self, model: str, version: str, role: str, labels: Sequence[Label], nonce: str, now: float) -> str:
+    def issue(
+        self,
+        model: str,
+        version: str,
+        role: str,
+        labels: Sequence[Label],
+        nonce: str,
+        now: float,
+        inference_id: str = "",
+    ) -> str:
         claim = {"m": model, "v": version, "r": role, "l": list(labels), "e": round(now + self.window_seconds, 3)}
         claim["n"] = nonce
+        if inference_id:
+            claim["i"] = inference_id
         payload = json.dumps(claim, separators=(",", ":"), sort_keys=True).encode()
-        return f"{_b64(payload)}.{_b64(self._sign(payload))}"
+        return f"{_b64(payload)}.{_b64(self._sign(self._key, payload))}"
 
     def verify(self, token: str, now: float) -> Claim:
         """The claim of a genuine, unexpired token; FeedbackError otherwise."""
@@ -183,15 +211,21 @@ class Tokens:
             payload, signature = _unb64(payload_text), _unb64(signature_text)
         except ValueError:
             raise FeedbackError("'token' is not a feedback token") from None
-        if not hmac.compare_digest(signature, self._sign(payload)):
-            raise FeedbackError("'token' has a bad signature: not issued by this model's servers")
+        # Every key is tried, so the time taken does not tell which one nearly matched.
+        genuine = [hmac.compare_digest(signature, self._sign(k, payload)) for k in self._verifying]
+        if not any(genuine):
+            raise ForgedToken("'token' has a bad signature: not issued by this model's servers, or altered")
         try:
             raw = json.loads(payload)
-            claim = Claim(str(raw["m"]), str(raw["v"]), str(raw["r"]), tuple(raw["l"]), float(raw["e"]), str(raw["n"]))
+            labels = tuple(raw["l"])
+            if not all(isinstance(v, int | str) and not isinstance(v, bool) for v in labels):
+                raise TypeError("labels")
+            model, version, role, nonce = (str(raw[k]) for k in "mvrn")
+            claim = Claim(model, version, role, labels, float(raw["e"]), nonce, str(raw.get("i", "")))
         except (ValueError, KeyError, TypeError):
             raise FeedbackError("'token' holds no claim") from None
         if claim.expires_at <= now:
-            raise FeedbackError(f"'token' expired: older than the {self.window_seconds:g}s feedback window")
+            raise ExpiredToken("'token' expired: older than the feedback window")
         return claim
 
 

@@ -88,6 +88,7 @@ class ServerMetrics:
         self._by_code: dict[int, prom.Counter] = {}
         self._correct = self._feedback.labels(**labels, **{names.LABEL_CORRECT: "true"})
         self._wrong = self._feedback.labels(**labels, **{names.LABEL_CORRECT: "false"})
+        self._others: dict[tuple[str, str, bool], prom.Counter] = {}
         # Zero series from the start: rate() over a counter that appears mid-window
         # misses its first increment, and the analysis should see 0, not "no data".
         for code in (200, 400, 404, 500):
@@ -104,8 +105,22 @@ class ServerMetrics:
             child = self._by_code[code] = self._requests.labels(**self._labels, **{names.LABEL_CODE: str(code)})
         return child
 
-    def feedback(self, correct: bool) -> prom.Counter:
-        return self._correct if correct else self._wrong
+    def feedback(self, correct: bool, version: str | None = None, role: str | None = None) -> prom.Counter:
+        """The feedback counter of the version and role that predicted (by default this server's).
+
+        A token carries the predicting pod's version and role, so a pod counts feedback
+        for predictions its peers made, under their labels; the signature bounds which
+        values can appear.
+        """
+        own_version, own_role = self._labels["version"], self._labels["role"]
+        if (version or own_version, role or own_role) == (own_version, own_role):
+            return self._correct if correct else self._wrong
+        key = (version or own_version, role or own_role, correct)
+        child = self._others.get(key)
+        if child is None:
+            labels = {**self._labels, "version": key[0], "role": key[1]}
+            child = self._others[key] = self._feedback.labels(**labels, **{names.LABEL_CORRECT: str(correct).lower()})
+        return child
 
     def exposition(self) -> bytes:
         return prom.generate_latest(self.registry)

@@ -9,6 +9,7 @@ scrapes while a model computes. Bodies are decoded and encoded on the loop when 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import time
 from collections.abc import Callable
@@ -24,6 +25,8 @@ log = logging.getLogger(__name__)
 _JSON = "application/json"
 # Bodies above this size are decoded and encoded off the event loop.
 INLINE_BYTES = 256 * 1024
+# A feedback body is a token and labels: this is room for thousands of rows.
+FEEDBACK_MAX_BYTES = 1024 * 1024
 _T = TypeVar("_T")
 
 
@@ -42,10 +45,12 @@ class RestServer:
         server_metrics: metrics.ServerMetrics,
         max_body_bytes: int,
         read_timeout_seconds: float = 30.0,
+        bearer: str | None = None,
     ) -> None:
         self.plane = plane
         self.metrics = server_metrics
         self.max_body_bytes = max_body_bytes
+        self.bearer = bearer  # when set, feedback needs it
         self.read_timeout_seconds = read_timeout_seconds
 
     async def _body(self, request: web.Request) -> bytes:
@@ -161,12 +166,32 @@ class RestServer:
 
     async def feedback(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
+        if self.bearer is not None and not _bearer_matches(request, self.bearer):
+            response = _error(401, "feedback needs the header 'Authorization: Bearer <token>' this server expects")
+            response.headers["WWW-Authenticate"] = 'Bearer realm="feedback"'
+            return response
+        limit = min(self.max_body_bytes, FEEDBACK_MAX_BYTES)
         try:
-            inference_id, verdicts = self.plane.feedback(name, await self._body(request))
+            if (request.content_length or 0) > limit:
+                raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length or 0)
+            body = await self._body(request)
+            if len(body) > limit:
+                raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=len(body))
+            judged = self.plane.feedback(name, body)
         except inference.InferenceError as error:
-            return _error(error.status, error.message)
+            response = _error(error.status, error.message)
+            if error.status == 429:
+                response.headers["Retry-After"] = "1"
+            return response
         except web.HTTPRequestEntityTooLarge:
-            return _error(413, f"request body is larger than the limit of {self.max_body_bytes} bytes")
-        for verdict in verdicts:
-            self.metrics.feedback(verdict).inc()
-        return _json({"id": inference_id, "correct": verdicts})
+            return _error(413, f"feedback body is larger than the limit of {limit} bytes")
+        for verdict in judged.verdicts:
+            self.metrics.feedback(verdict, judged.version, judged.role).inc()
+        return _json(
+            {"id": judged.inference_id, "correct": judged.verdicts, "version": judged.version, "role": judged.role}
+        )
+
+
+def _bearer_matches(request: web.Request, expected: str) -> bool:
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), expected.encode())

@@ -9,7 +9,8 @@ import argparse
 import dataclasses
 import re
 from collections.abc import Mapping, Sequence
-from typing import TypeVar
+from pathlib import Path
+from typing import TypedDict, TypeVar
 
 from modelrollout import names
 from modelrollout.api import optimization as api
@@ -38,6 +39,11 @@ ENV_VARS = (
     names.ENV_GRPC_PORT,
     names.ENV_MODEL_SHA256,
     names.ENV_READ_TIMEOUT_SECONDS,
+    names.ENV_FEEDBACK_KEY_FILE,
+    names.ENV_FEEDBACK_PREVIOUS_KEY_FILE,
+    names.ENV_FEEDBACK_RATE,
+    names.ENV_FEEDBACK_BURST,
+    names.ENV_FEEDBACK_BEARER_TOKEN,
 )
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -67,6 +73,11 @@ class Settings:
     grpc_port: int | None = None  # None: no gRPC listener
     model_sha256: str | None = None  # verified before the model is loaded
     read_timeout_seconds: float = 30.0  # the most a request body may take to arrive
+    feedback_key_file: Path | None = None  # None: a random key of the process's own
+    feedback_previous_key_file: Path | None = None
+    feedback_rate: float = 1000.0  # feedback requests a second; 0: unlimited
+    feedback_burst: int = 2000
+    feedback_bearer_token: str | None = dataclasses.field(default=None, repr=False)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -128,6 +139,29 @@ def build_parser() -> argparse.ArgumentParser:
         "--read-timeout-seconds",
         help=f"how long a request body may take to arrive [{e.ENV_READ_TIMEOUT_SECONDS}] (default 30)",
     )
+    p.add_argument(
+        "--feedback-key-file",
+        help=f"file holding the key that signs feedback tokens, shared by the model's pods "
+        f"[{e.ENV_FEEDBACK_KEY_FILE}] (default: a random key of this process)",
+    )
+    p.add_argument(
+        "--feedback-previous-key-file",
+        help=f"file holding the key before a rotation, still accepted; may be absent "
+        f"[{e.ENV_FEEDBACK_PREVIOUS_KEY_FILE}]",
+    )
+    p.add_argument(
+        "--feedback-rate",
+        help=f"feedback requests a second this server accepts, 0 = unlimited [{e.ENV_FEEDBACK_RATE}] (default 1000)",
+    )
+    p.add_argument(
+        "--feedback-burst",
+        help=f"feedback requests accepted at once above the rate [{e.ENV_FEEDBACK_BURST}] (default 2000)",
+    )
+    p.add_argument(
+        "--feedback-bearer-token",
+        help=f"if set, feedback needs 'Authorization: Bearer <it>'; prefer the variable "
+        f"[{e.ENV_FEEDBACK_BEARER_TOKEN}]",
+    )
     return p
 
 
@@ -186,7 +220,30 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         else _port(src, "grpc_port", e.ENV_GRPC_PORT, str(names.GRPC_PORT)),
         model_sha256=_sha256(src),
         read_timeout_seconds=src.number(float, "read_timeout_seconds", e.ENV_READ_TIMEOUT_SECONDS, "30", 0.001),
+        **_feedback(src),
     )
+
+
+class _Feedback(TypedDict):
+    feedback_key_file: Path | None
+    feedback_previous_key_file: Path | None
+    feedback_rate: float
+    feedback_burst: int
+    feedback_bearer_token: str | None
+
+
+def _feedback(src: _Source) -> _Feedback:
+    """How feedback is verified and limited: the key files, rate, burst and bearer token."""
+    e = names
+    key_file = src.text("feedback_key_file", e.ENV_FEEDBACK_KEY_FILE, None)
+    previous = src.text("feedback_previous_key_file", e.ENV_FEEDBACK_PREVIOUS_KEY_FILE, None)
+    return {
+        "feedback_key_file": Path(key_file) if key_file else None,
+        "feedback_previous_key_file": Path(previous) if previous else None,
+        "feedback_rate": src.number(float, "feedback_rate", e.ENV_FEEDBACK_RATE, "1000", 0.0),
+        "feedback_burst": src.number(int, "feedback_burst", e.ENV_FEEDBACK_BURST, "2000", 1),
+        "feedback_bearer_token": src.text("feedback_bearer_token", e.ENV_FEEDBACK_BEARER_TOKEN, None),
+    }
 
 
 @dataclasses.dataclass(frozen=True)
