@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from e2e.test_watching import REACT, Cluster, cluster, namespace, succeeded, within
+from e2e.test_watching import REACT, Cluster, cluster, namespace, succeeded
+from e2e.testbed.bare import within
 from modelrollout import names
 from modelrollout.kube import applying
 
