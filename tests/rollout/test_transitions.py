@@ -233,3 +233,25 @@ def test_an_overlong_message_is_cut_to_the_schema_bound() -> None:
     world.set_spec(spec_with(model={"version": "8"}))
     world.run_until(Phase.PAUSED)
     assert len(world.status.message) == machine.MAX_MESSAGE
+
+
+def test_missing_prometheus_credentials_hold_the_canary_and_say_which_secret() -> None:
+    world = deployed()
+    message = "Prometheus https://prom:9090 credentials: Secret ml/prom-auth key 'password': no such key"
+    world.unavailable = ("PrometheusCredentialsMissing", message)
+    before = len(world.log)
+    world.set_spec(spec_with(model={"version": "8"}))
+    world.run_until(Phase.PAUSED)
+    assert not any(d.status.phase in {Phase.PROMOTING, Phase.SUCCEEDED} for d in world.log[before:])
+    healthy_condition = conditions.find(world.status.conditions, ConditionType.ANALYSIS_HEALTHY)
+    assert healthy_condition is not None
+    assert (healthy_condition.status, healthy_condition.reason) == (conditions.FALSE, "PrometheusCredentialsMissing")
+    assert healthy_condition.message == message, "one line, not once per check"
+    assert world.status.pause_reason is v1alpha1.PauseReason.ANALYSIS_INCONCLUSIVE
+    assert world.status.stable is not None and world.status.stable.version == "7"
+
+    world.unavailable = None  # the Secret is fixed: the next checks pass and the rollout goes on
+    world.run_until(Phase.SUCCEEDED)
+    assert world.status.stable is not None and world.status.stable.version == "8"
+    healthy_condition = conditions.find(world.status.conditions, ConditionType.ANALYSIS_HEALTHY)
+    assert healthy_condition is not None and healthy_condition.status == conditions.TRUE

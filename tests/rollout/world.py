@@ -94,6 +94,8 @@ class World:
     placement: Placement = field(default_factory=Placement)
     # What the provider will measure: a function of the canary version.
     measure: Callable[[str], list[verdicts.Evidence]] = lambda version: []
+    # The shell could not connect at all (reason, message): no query runs.
+    unavailable: tuple[str, str] | None = None
     log: list[machine.Decision] = field(default_factory=list)
     queried: int = 0
     _ready_in: dict[str, int] = field(default_factory=dict)
@@ -116,9 +118,14 @@ class World:
             assert self.status.canary is not None
             self.queried += 1
             round_ = verdicts.plan(self.spec.rollout, self.status, self.now)
-            found = tuple(
-                verdicts.judge_all(round_.checks, self.measure(self.status.canary.version), round_.look, round_.planned)
-            )
+            if self.unavailable is not None:
+                found = tuple(verdicts.unavailable(round_.checks, *self.unavailable))
+            else:
+                found = tuple(
+                    verdicts.judge_all(
+                        round_.checks, self.measure(self.status.canary.version), round_.look, round_.planned
+                    )
+                )
         return Observations(
             now=self.now,
             generation=self.generation,

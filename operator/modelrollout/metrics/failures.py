@@ -23,7 +23,7 @@ MAX_LENGTH: Final = 300
 _UNKNOWN_AUTHORITY: Final = frozenset({2, 18, 19, 20, 21, 27})
 _EXPIRED: Final = 10
 _NOT_YET_VALID: Final = 9
-_HOSTNAME_MISMATCH: Final = 62
+_NAME_MISMATCH: Final = frozenset({62, 64})  # host name, IP address
 _URL_WITH_QUERY: Final = re.compile(r"\S*\?\S*")  # urllib3 names the request, PromQL and all
 
 
@@ -61,7 +61,7 @@ def _certificate(error: ssl.SSLCertVerificationError, host: str) -> str:
         return "certificate has expired"
     if code == _NOT_YET_VALID:
         return "certificate is not yet valid"
-    if code == _HOSTNAME_MISMATCH:
+    if code in _NAME_MISMATCH:
         return f"certificate is not valid for {host}; set tls.serverName to a name it carries"
     return f"certificate verification failed: {error.verify_message or error.reason}"
 
@@ -78,23 +78,31 @@ def _status(error: StatusError) -> str:
     return f"{error.status} {phrase}" + (f": {hint}" if hint else "")
 
 
+def _tls(error: ssl.SSLError) -> str:
+    if error.reason == "WRONG_VERSION_NUMBER":
+        return "TLS handshake failed: the server does not speak TLS (an http:// url?)"
+    return f"TLS handshake failed: {error.reason or error}"
+
+
 def _cause(error: BaseException, host: str, timeout: float | None) -> str:
-    for e in _chain(error):
+    chain = list(_chain(error))
+    # The innermost cause first: urllib3's NewConnectionError is also a ConnectTimeoutError,
+    # so "refused" must be looked for before any timeout.
+    for e in chain:
         if isinstance(e, StatusError):
             return _status(e)
         if isinstance(e, ssl.SSLCertVerificationError):
             return _certificate(e, host)
-    for e in _chain(error):
-        if isinstance(e, urllib3.exceptions.TimeoutError | TimeoutError | socket.timeout):
-            return f"no answer within {timeout:g}s" if timeout is not None else "timed out"
+    for e in chain:
         if isinstance(e, ConnectionRefusedError):
             return "connection refused"
         if isinstance(e, socket.gaierror):
             return f"cannot resolve {host}"
         if isinstance(e, ssl.SSLError):
-            if e.reason == "WRONG_VERSION_NUMBER":
-                return "TLS handshake failed: the server does not speak TLS (an http:// url?)"
-            return f"TLS handshake failed: {e.reason or e}"
+            return _tls(e)
+    for e in chain:
+        if isinstance(e, urllib3.exceptions.TimeoutError | TimeoutError):
+            return f"no answer within {timeout:g}s" if timeout is not None else "timed out"
         if isinstance(e, ConnectionResetError | urllib3.exceptions.ProtocolError):
             return "connection closed by the server"
     return f"{type(error).__name__}: {_URL_WITH_QUERY.sub('<query>', str(error))}"
