@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from modelrollout.api.v1alpha1 import Prometheus
 from modelrollout.metrics import connection
@@ -92,3 +94,13 @@ def test_what_is_missing_is_named_with_its_namespace_and_key(
     assert isinstance(got, Unavailable) and got.reason is reason
     assert got.message.startswith("Prometheus https://prom.example:9090 credentials: ")
     assert got.message.endswith(said)
+
+
+def test_the_documented_examples_are_valid_specs() -> None:
+    text = (Path(__file__).resolve().parents[2] / "docs" / "analysis.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in text.split("```yaml\n")[1:]]
+    examples = [yaml.safe_load(b)["prometheus"] for b in blocks if b.startswith("prometheus:")]
+    assert len(examples) == 3
+    for example in examples:
+        spec = Prometheus.model_validate(example)
+        assert spec.auth is not None and connection.references(spec)
