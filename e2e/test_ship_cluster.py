@@ -216,8 +216,11 @@ def test_operator_may_do_what_the_role_lists(operator_sa: Kubectl, namespace: st
 @pytest.mark.parametrize(
     ("verb", "resource", "group"),
     [
-        ("get", "secrets", ""),
+        # Secrets and ConfigMaps are read by name only (the Prometheus credentials a spec names).
+        ("list", "secrets", ""),
+        ("watch", "secrets", ""),
         ("list", "configmaps", ""),
+        ("watch", "configmaps", ""),
         ("create", names.PLURAL, names.GROUP),
         ("update", names.PLURAL, names.GROUP),
         ("delete", names.PLURAL, names.GROUP),
@@ -322,7 +325,7 @@ def test_operator_writes_children_and_status_under_its_own_account(
             "patch", "clusterkopfpeering", names.PEERING_NAME, "--type=merge",
             "-p", json.dumps({"status": {"ship-e2e": entry}}),
         )  # fmt: skip
-    forbidden = operator_sa.run("get", "secrets", "-n", namespace, check=False)
+    forbidden = operator_sa.run("get", "secrets", "-n", namespace, check=False)  # a list: not granted
     assert forbidden.returncode != 0 and "forbidden" in forbidden.stderr.lower()
 
 
