@@ -33,7 +33,7 @@ def test_basic_auth_with_a_ca_reads_one_secret_per_key_and_sends_basic() -> None
     spec = prometheus(
         tls={"caSecretRef": {"name": "prom-ca", "key": "ca.crt"}, "serverName": "prometheus.monitoring.svc"},
         auth={"basicAuth": {"secretRef": {"name": "prom-auth"}, "usernameKey": "user"}},
-        headers={"X-Scope-OrgID": "tenant-a"},
+        headers=[{"name": "X-Scope-OrgID", "value": "tenant-a"}],
     )
     assert connection.references(spec) == (CA, USER, PASSWORD)
     got = connection.resolve(spec, "ml", {CA: "PEM", USER: "analysis\n", PASSWORD: "pa ss\n"})

@@ -11,7 +11,6 @@ both.
 from __future__ import annotations
 
 import itertools
-import re
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Final, TypedDict
@@ -457,7 +456,13 @@ class PrometheusAuth(_Model):
         return self
 
 
-HeaderValue = Annotated[str, Field(max_length=4096, pattern=r"^[^\r\n]*$")]
+class Header(_Model):
+    """One extra request header."""
+
+    name: str = Field(
+        min_length=1, max_length=256, pattern=HEADER_NAME_PATTERN, description="Header name, e.g. X-Scope-OrgID."
+    )
+    value: str = Field(max_length=4096, pattern=r"^[^\r\n]*$", description="Header value, one line.")
 
 
 class Prometheus(_Model):
@@ -472,12 +477,13 @@ class Prometheus(_Model):
                     field_path=".tls",
                 ),
                 cel(
-                    f"self.headers.all(h, h.matches('{HEADER_NAME_PATTERN.replace(chr(39), chr(92) + chr(39))}'))",
-                    "spec.rollout.analysis.prometheus.headers: a header name is letters, digits and !#$%&'*+.^_`|~-",
+                    "self.headers.all(h, "
+                    "self.headers.filter(g, g.name.lowerAscii() == h.name.lowerAscii()).size() == 1)",
+                    "spec.rollout.analysis.prometheus.headers: each header may be listed once",
                     field_path=".headers",
                 ),
                 cel(
-                    "!self.headers.exists(h, h.lowerAscii() == 'authorization')",
+                    "!self.headers.exists(h, h.name.lowerAscii() == 'authorization')",
                     "spec.rollout.analysis.prometheus.headers: set Authorization through auth, "
                     "so that its secret stays in a Secret",
                     field_path=".headers",
@@ -492,21 +498,23 @@ class Prometheus(_Model):
         default=None, description="Certificate verification of an https:// url (default: verified, system CAs)."
     )
     auth: PrometheusAuth | None = Field(default=None, description="Authentication (default: none).")
-    headers: dict[str, HeaderValue] = Field(
-        default_factory=dict,
+    # A list of named entries, not a map: a map's keys cannot carry a schema (no length
+    # bound, no pattern), and the API server merges a list by name all the same.
+    headers: list[Header] = Field(
+        default_factory=list,
         max_length=MAX_HEADERS,
         description="Extra request headers, e.g. X-Scope-OrgID for Mimir or Cortex. Not for secrets: use auth.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
 
     @model_validator(mode="after")
     def _coherent(self) -> Prometheus:
         if self.tls is not None and not self.url.startswith("https://"):
             raise ValueError("spec.rollout.analysis.prometheus.tls: TLS settings need an https:// url")
-        if any(re.fullmatch(HEADER_NAME_PATTERN, h) is None for h in self.headers):
-            raise ValueError(
-                "spec.rollout.analysis.prometheus.headers: a header name is letters, digits and !#$%&'*+.^_`|~-"
-            )
-        if any(h.lower() == "authorization" for h in self.headers):
+        names = [h.name.lower() for h in self.headers]
+        if len(names) != len(set(names)):
+            raise ValueError("spec.rollout.analysis.prometheus.headers: each header may be listed once")
+        if "authorization" in names:
             raise ValueError(
                 "spec.rollout.analysis.prometheus.headers: set Authorization through auth, "
                 "so that its secret stays in a Secret"

@@ -147,7 +147,7 @@ def resolve(prometheus: Prometheus, namespace: str, found: Found) -> Connection 
         values[ref] = got
     ca = _ca(prometheus)
     tls = prometheus.tls
-    headers = dict(prometheus.headers)
+    headers = {h.name: h.value for h in prometheus.headers}
     headers.update(_authorization(prometheus, values))
     return Connection(
         url=prometheus.url.rstrip("/"),
