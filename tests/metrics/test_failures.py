@@ -198,3 +198,9 @@ def test_an_unexpected_error_loses_its_url_encoded_query() -> None:
         line
         == "Prometheus https://prom.example:9090: RuntimeError: Max retries exceeded with url: <query> (Caused by X)"
     )
+
+
+def test_a_url_with_a_bad_port_is_still_one_line() -> None:
+    error = _measure(Connection("http://127.0.0.1:notaport", 1.0))
+    assert error is not None and error.startswith("Prometheus http://127.0.0.1: ")
+    _no_query_in(error)

@@ -124,7 +124,11 @@ def references(prometheus: Prometheus) -> tuple[Reference, ...]:
 def origin(url: str) -> str:
     """scheme://host:port of a URL, without credentials, path or query: what a message names."""
     parts = urllib.parse.urlsplit(url)
-    return f"{parts.scheme}://{parts.hostname or ''}" + (f":{parts.port}" if parts.port else "")
+    try:
+        port = parts.port
+    except ValueError:  # not a number: the request fails and says so; the message still names the host
+        port = None
+    return f"{parts.scheme}://{parts.hostname or ''}" + (f":{port}" if port else "")
 
 
 def _unavailable(prometheus: Prometheus, namespace: str, ref: Reference, unread: Unread) -> Unavailable:

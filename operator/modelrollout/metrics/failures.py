@@ -11,6 +11,7 @@ import http
 import re
 import socket
 import ssl
+import urllib.parse
 from collections.abc import Iterator
 from typing import Final
 
@@ -110,5 +111,5 @@ def _cause(error: BaseException, host: str, timeout: float | None) -> str:
 
 def describe(error: BaseException, url: str, timeout: float | None = None) -> str:
     """One line: the server, then the cause; no query string, no headers."""
-    host = urllib3.util.parse_url(url).host or url
+    host = urllib.parse.urlsplit(url).hostname or url
     return f"Prometheus {origin(url)}: {_cause(error, host, timeout)}"[:MAX_LENGTH]
