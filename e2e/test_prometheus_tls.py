@@ -88,6 +88,7 @@ def test_another_ca_is_a_readable_certificate_error(secured: prometheus.Promethe
         evidence.error
     )
     assert "query" not in evidence.error
+    assert evidence.reason == "PrometheusCertificateRejected"
 
 
 def test_the_system_cas_do_not_trust_a_private_ca(secured: prometheus.Prometheus) -> None:
@@ -106,6 +107,7 @@ def test_missing_or_wrong_credentials_are_a_readable_401(
         found = {CA: authority.cert_pem.decode(), AUTH_USER: USER, AUTH_PASSWORD: password}
         connected = connection.resolve(with_ca_and_basic_auth(secured), "ml", found)
     evidence = measure(connected)
+    assert evidence.reason == "PrometheusUnauthorized"
     assert evidence.error == (
         f"Prometheus {secured.url}: 401 Unauthorized: the credentials were refused or none were sent "
         "(spec.rollout.analysis.prometheus.auth)"

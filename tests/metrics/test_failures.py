@@ -25,7 +25,7 @@ from modelrollout import names
 from modelrollout.metrics import failures, queries
 from modelrollout.metrics.connection import Connection
 from modelrollout.metrics.prometheus import PrometheusProvider
-from modelrollout.rollout.verdicts import Check, Kind, Round
+from modelrollout.rollout.verdicts import Check, Evidence, Kind, Round
 
 HOST_NAME = "prometheus.test"
 ROUND = Round((Check("errors", Kind.CUSTOM, "<", 1.0, min_count=0, query="sum(up)"),), 60.0, look=1, planned=1)
@@ -88,11 +88,15 @@ def plain() -> Iterator[Server]:
     yield from _serve(None)
 
 
-def _measure(connection: Connection) -> str | None:
+def _evidence(connection: Connection) -> Evidence:
     (evidence,) = PrometheusProvider(connection).measure(ROUND, SCOPE, CANARY, None)
     if evidence.error is None:
         assert evidence.value == 0.5
-    return evidence.error
+    return evidence
+
+
+def _measure(connection: Connection) -> str | None:
+    return _evidence(connection).error
 
 
 def _no_query_in(line: str) -> None:
@@ -114,7 +118,9 @@ def test_the_right_ca_and_server_name_connect_and_the_headers_are_sent(https: Se
 
 
 def test_an_unknown_authority_is_one_readable_line(https: Server) -> None:
-    error = _measure(Connection(https.url, 2.0, server_name=HOST_NAME))
+    evidence = _evidence(Connection(https.url, 2.0, server_name=HOST_NAME))
+    assert evidence.reason == "PrometheusCertificateRejected"
+    error = evidence.error
     assert error is not None and error.startswith(f"Prometheus {https.url}: certificate signed by unknown authority")
     _no_query_in(error)
     assert not https.seen
@@ -152,7 +158,10 @@ def test_a_ca_bundle_that_is_not_pem_names_where_it_came_from(https: Server) -> 
 )
 def test_an_http_status_is_named_with_its_meaning(plain: Server, status: int, said: str) -> None:
     plain.status, plain.body = status, b"upstream down\nmore lines\n" if status == 502 else b"Unauthorized\n"
-    assert _measure(Connection(plain.url, 2.0)) == f"Prometheus {plain.url}: {said}"
+    evidence = _evidence(Connection(plain.url, 2.0))
+    assert evidence.error == f"Prometheus {plain.url}: {said}"
+    # A person must fix credentials; a bad gateway may pass by itself.
+    assert evidence.reason == {401: "PrometheusUnauthorized", 403: "PrometheusForbidden"}.get(status, "")
 
 
 def test_a_promql_error_says_what_prometheus_said(plain: Server) -> None:

@@ -255,3 +255,26 @@ def test_missing_prometheus_credentials_hold_the_canary_and_say_which_secret() -
     assert world.status.stable is not None and world.status.stable.version == "8"
     healthy_condition = conditions.find(world.status.conditions, ConditionType.ANALYSIS_HEALTHY)
     assert healthy_condition is not None and healthy_condition.status == conditions.TRUE
+
+
+def test_refused_credentials_make_analysis_unhealthy_with_the_reason_a_timeout_does_not() -> None:
+    world = deployed()
+    refused = "Prometheus https://prom:9090: 401 Unauthorized"
+    world.measure = lambda version: [
+        verdicts.Evidence(name, error=refused, reason="PrometheusUnauthorized") for name in ("latency", "errorRate")
+    ]
+    world.set_spec(spec_with(model={"version": "8"}))
+    world.run_until(Phase.PAUSED)
+    found = conditions.find(world.status.conditions, ConditionType.ANALYSIS_HEALTHY)
+    assert found is not None and (found.status, found.reason) == (conditions.FALSE, "PrometheusUnauthorized")
+    assert found.message == f"latency: {refused}; errorRate: {refused}"
+
+    world.measure = lambda version: [
+        verdicts.Evidence("latency", error="Prometheus https://prom:9090: no answer within 10s"),
+        verdicts.Evidence("errorRate", error=refused, reason="PrometheusUnauthorized"),
+    ]
+    checked = world.status.analysis.last_check
+    while world.status.analysis.last_check == checked:
+        world.tick(30)
+    found = conditions.find(world.status.conditions, ConditionType.ANALYSIS_HEALTHY)
+    assert found is not None and (found.status, found.reason) == (conditions.UNKNOWN, "CheckError")

@@ -25,6 +25,7 @@ _UNKNOWN_AUTHORITY: Final = frozenset({2, 18, 19, 20, 21, 27})
 _EXPIRED: Final = 10
 _NOT_YET_VALID: Final = 9
 _NAME_MISMATCH: Final = frozenset({62, 64})  # host name, IP address
+_STATUS_REASONS: Final = {401: "PrometheusUnauthorized", 403: "PrometheusForbidden"}
 _URL_WITH_QUERY: Final = re.compile(r"\S*\?\S*")  # urllib3 names the request, PromQL and all
 
 
@@ -107,6 +108,16 @@ def _cause(error: BaseException, host: str, timeout: float | None) -> str:
         if isinstance(e, ConnectionResetError | urllib3.exceptions.ProtocolError):
             return "connection closed by the server"
     return f"{type(error).__name__}: {_URL_WITH_QUERY.sub('<query>', str(error))}"
+
+
+def reason(error: BaseException) -> str:
+    """The condition reason of a failure a person must fix (credentials, certificates); "" otherwise."""
+    for e in _chain(error):
+        if isinstance(e, StatusError) and e.status in _STATUS_REASONS:
+            return _STATUS_REASONS[e.status]
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return "PrometheusCertificateRejected"
+    return ""
 
 
 def describe(error: BaseException, url: str, timeout: float | None = None) -> str:

@@ -195,7 +195,7 @@ class PrometheusProvider:
 
             return Evidence(name, counts=counts("canary"), stable_counts=counts("stable"))
         except Exception as err:  # any failure to get an answer is an error result, never a crash
-            return Evidence(name, error=self.describe(err))
+            return Evidence(name, error=self.describe(err), reason=failures.reason(err))
 
     def describe(self, error: BaseException) -> str:
         if isinstance(error, QueryError):

@@ -92,6 +92,7 @@ class Evidence:
     stable_counts: Counts | None = None
     value: float | None = None  # custom metrics: the query's value now
     error: str | None = None  # the provider could not answer
+    reason: str = ""  # why, when a person must act (e.g. PrometheusUnauthorized); "" for a passing outage
 
 
 @dataclass(frozen=True)
@@ -345,7 +346,9 @@ def _judge_custom(check: Check, ev: Evidence) -> Verdict:
 def judge(check: Check, evidence: Evidence, look: int = 1, planned: int = 1) -> Verdict:
     """Pass, fail, inconclusive or error for one check at look `look` (1, 2, ...) of `planned`."""
     if evidence.error is not None:
-        return Verdict(check.name, Result.ERROR, None, message=f"{check.name}: {evidence.error}")
+        return Verdict(
+            check.name, Result.ERROR, None, message=f"{check.name}: {evidence.error}", reason=evidence.reason
+        )
     if check.kind is Kind.LATENCY:
         return _judge_latency(check, evidence, look, planned)
     if check.kind in {Kind.ERROR_RATE, Kind.ACCURACY}:
