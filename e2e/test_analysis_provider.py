@@ -18,6 +18,7 @@ import pytest
 from e2e.testbed import prometheus
 from modelrollout import names
 from modelrollout.metrics import queries
+from modelrollout.metrics.connection import Connection
 from modelrollout.metrics.prometheus import PrometheusProvider
 from modelrollout.rollout import verdicts
 from modelrollout.rollout.verdicts import Check, Kind, Result, Round
@@ -85,7 +86,7 @@ def test_the_provider_reads_a_steps_evidence_per_role_and_the_judge_decides(
     )
     seconds = time.monotonic() - started + 30  # the step began before the traffic
     scope = queries.Scope(namespace="ml", name="clf", model="clf", window="1m", extra='namespace="ml"')
-    provider = PrometheusProvider(prometheus_server.url, 5.0)
+    provider = PrometheusProvider(Connection(prometheus_server.url, 5.0))
     evidence = provider.measure(
         Round(checks, seconds, look=1, planned=1),
         scope,

@@ -37,6 +37,16 @@ def spec(version: str, *, optimize: bool = False) -> dict[str, Any]:
         "rollout": {
             "steps": [{"weight": 50, "pause": "1h"}, {"weight": 100}],
             "traffic": {"router": "gateway-api", "gateway": {"parentRefs": [{"name": "gw"}]}},
+            # Credentials and a CA named by the analysis: read by name (get) on each check.
+            "analysis": {
+                "prometheus": {
+                    "url": "https://127.0.0.1:1",
+                    "tls": {"caConfigMapRef": {"name": "prom-ca", "key": "ca.crt"}},
+                    "auth": {"basicAuth": {"secretRef": {"name": "prom-auth"}}},
+                },
+                "interval": "2s",
+                "slos": {"errorRate": {"max": 0.05}},
+            },
         },
     }
 
@@ -85,6 +95,12 @@ def _scenario(plane: controlplane.ControlPlane) -> None:
     bare.within(60, "version 1 Succeeded", lambda: status("m").get("phase") == "Succeeded")
     patch("m", {"spec": spec("2")})
     bare.within(60, "version 2 on canary", lambda: status("m").get("phase") == "Canary")
+
+    def credentials_missing() -> bool:
+        found = [c for c in status("m").get("conditions", []) if c["type"] == "AnalysisHealthy"]
+        return bool(found) and found[0].get("reason") == "PrometheusCredentialsMissing"
+
+    bare.within(60, "an analysis pass that looked for the credentials", credentials_missing)
     # A child deleted by hand is put back.
     apps.delete_namespaced_deployment(f"m-{names.ROLE_CANARY}", namespace)
     bare.within(60, "canary Deployment back", lambda: _exists(lambda: apps.read_namespaced_deployment(

@@ -8,6 +8,7 @@ so the replica split the operator sets is the traffic split the servers see.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 from kubernetes import client
 
 from e2e.testbed import bed as beds
-from e2e.testbed import models, nodes, prometheus, samples
+from e2e.testbed import certificates, models, nodes, prometheus, samples
 from modelrollout import names
 
 pytestmark = pytest.mark.e2e
@@ -271,6 +272,66 @@ def test_prometheus_down_pauses_and_never_promotes_then_resumes(
         own.stop()
     assert "Resumed" in reasons(bed, namespace)
     assert body["status"]["history"][-1]["outcome"] == "Promoted"
+
+
+def test_a_prometheus_behind_tls_and_basic_auth_waits_for_its_secrets_then_promotes(
+    bed: beds.Bed, namespace: str, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    # Prometheus' own web config: TLS from a private CA, basic auth; it reads the bed's targets.
+    password = "analysis-pass-7f3e"
+    authority = certificates.Authority()
+    web = prometheus.Web(
+        certificate=authority.issue("127.0.0.1"), ca_pem=authority.cert_pem, users={"analysis": password}
+    )
+    work = tmp_path_factory.mktemp("prometheus-tls")
+    (work / "targets").symlink_to(bed.prometheus.targets_dir, target_is_directory=True)
+    secured = prometheus.Prometheus(work_dir=work, web=web)
+    secured.start()
+    try:
+        connect = {
+            "tls": {"caSecretRef": {"name": "prom-ca", "key": "ca.crt"}},
+            "auth": {"basicAuth": {"secretRef": {"name": "prom-auth"}}},
+        }
+        options = {"prometheus_url": secured.url, "prometheus": connect, "max_latency_ratio": 5.0}
+        first_version(bed, namespace, tmp_path, **options)
+        with bed.traffic(namespace, NAME, "classifier", rate=20):
+            apply(bed, namespace, "2", model(tmp_path, "2", work=40), **options)
+
+            def unhealthy(body: Body) -> bool:
+                found = [c for c in body.get("status", {}).get("conditions", []) if c["type"] == "AnalysisHealthy"]
+                return bool(found) and found[0]["reason"] == "PrometheusCredentialsMissing"
+
+            body = bed.wait(namespace, NAME, unhealthy, timeout=120, what="AnalysisHealthy naming the Secret")
+            (condition,) = [c for c in body["status"]["conditions"] if c["type"] == "AnalysisHealthy"]
+            assert condition["status"] == "False"
+            assert condition["message"] == (
+                f"Prometheus {secured.url} credentials: Secret {namespace}/prom-ca key 'ca.crt': not found"
+            )
+            paused = bed.wait(
+                namespace,
+                NAME,
+                lambda b: b.get("status", {}).get("pauseReason") == "AnalysisInconclusive",
+                timeout=60,
+                what="paused for lack of credentials",
+            )
+            assert paused["status"]["currentStep"] == 0 and paused["status"]["stableVersion"] == "1"
+
+            core = client.CoreV1Api(bed.plane.api_client())
+            core.create_namespaced_secret(
+                namespace, {"metadata": {"name": "prom-ca"}, "stringData": {"ca.crt": authority.cert_pem.decode()}}
+            )
+            core.create_namespaced_secret(
+                namespace,
+                {"metadata": {"name": "prom-auth"}, "stringData": {"username": "analysis", "password": password}},
+            )
+            body = reach(bed, namespace, "Succeeded", stable="2", timeout=240)
+    finally:
+        secured.stop()
+    assert body["status"]["history"][-1]["outcome"] == "Promoted"
+    assert "Resumed" in reasons(bed, namespace)
+    # The operator read the Secrets under its own ServiceAccount (get only) and kept them to itself.
+    assert password not in json.dumps(body)
+    assert not any(password in message for _, _, message in bed.events(namespace, NAME))
 
 
 def test_gpu_pool_gets_the_job_and_the_pods_with_requests_and_tolerations(

@@ -216,8 +216,11 @@ def test_operator_may_do_what_the_role_lists(operator_sa: Kubectl, namespace: st
 @pytest.mark.parametrize(
     ("verb", "resource", "group"),
     [
+        # Secrets and ConfigMaps are read by name only (the Prometheus credentials a spec names).
         ("list", "secrets", ""),
+        ("watch", "secrets", ""),
         ("list", "configmaps", ""),
+        ("watch", "configmaps", ""),
         ("create", names.PLURAL, names.GROUP),
         ("update", names.PLURAL, names.GROUP),
         ("patch", names.PLURAL, names.GROUP),

@@ -9,11 +9,13 @@ sample within seconds.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import os
 import re
 import shutil
+import ssl
 import subprocess
 import tempfile
 import time
@@ -24,9 +26,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final, TextIO
 
+import bcrypt
 import yaml
 
-from e2e.testbed import binaries, controlplane, processes
+from e2e.testbed import binaries, certificates, controlplane, processes
 
 JOB_NAME: Final = "targets"
 
@@ -60,6 +63,32 @@ def config(
     }
 
 
+@dataclasses.dataclass(frozen=True)
+class Web:
+    """Prometheus' own --web.config.file: TLS with a certificate, and basic-auth users.
+
+    `users` maps a user to a password in clear; the file holds its bcrypt hash, as
+    Prometheus requires. The harness itself trusts `ca_pem` and logs in as the first user.
+    """
+
+    certificate: certificates.Issued | None = None
+    ca_pem: bytes = b""
+    users: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def document(self, directory: Path) -> dict[str, Any]:
+        doc: dict[str, Any] = {}
+        if self.certificate is not None:
+            cert, key = self.certificate.write(directory, "web")
+            doc["tls_server_config"] = {"cert_file": str(cert), "key_file": str(key)}
+        if self.users:
+            # The lowest cost bcrypt allows: Prometheus checks it on every request of a test.
+            doc["basic_auth_users"] = {
+                user: bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=4)).decode()
+                for user, password in self.users.items()
+            }
+        return doc
+
+
 def targets_document(targets: Sequence[Target]) -> list[dict[str, Any]]:
     """The file_sd format: one group per target, so each keeps its own labels."""
     return [{"targets": [t.address], "labels": dict(t.labels)} for t in targets]
@@ -80,19 +109,22 @@ class Prometheus(processes.Supervised):
         rule_files: Sequence[Path] = (),
         interval_s: float = 1.0,
         start_timeout: float = 30.0,
+        web: Web | None = None,
     ) -> None:
         self._own_dir = work_dir is None
         self.work_dir = work_dir or Path(tempfile.mkdtemp(prefix="modelrollout-prometheus-"))
         self.rule_files = list(rule_files)
         self.interval_s = interval_s
         self.start_timeout = start_timeout
+        self.web = web
         self.port = controlplane.free_ports(1)[0]
         self._proc: subprocess.Popen[bytes] | None = None
         self._log: TextIO | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        scheme = "https" if self.web is not None and self.web.certificate is not None else "http"
+        return f"{scheme}://127.0.0.1:{self.port}"
 
     @property
     def targets_dir(self) -> Path:
@@ -118,10 +150,16 @@ class Prometheus(processes.Supervised):
         self.config_file.write_text(
             yaml.safe_dump(config(self.targets_dir, interval_s=self.interval_s, rule_files=self.rule_files))
         )
+        web_flags = []
+        if self.web is not None:
+            web_file = self.work_dir / "web.yml"
+            web_file.write_text(yaml.safe_dump(self.web.document(self.work_dir)))
+            web_flags.append(f"--web.config.file={web_file}")
         self._log = self.log_path.open("w")
         self._proc = processes.spawn(
             [
                 str(executable),
+                *web_flags,
                 f"--config.file={self.config_file}",
                 f"--storage.tsdb.path={self.work_dir / 'data'}",
                 f"--web.listen-address=127.0.0.1:{self.port}",
@@ -153,18 +191,30 @@ class Prometheus(processes.Supervised):
         """Replace the targets that `source` listed; other sources' targets stay."""
         write_targets(self.targets_file(source), targets)
 
+    def _open(self, path: str, timeout: float) -> Any:
+        """GET `path` as the harness: trusting the web config's CA, as its first user."""
+        request = urllib.request.Request(f"{self.url}{path}")
+        context = None
+        if self.web is not None:
+            if self.web.ca_pem:
+                context = ssl.create_default_context(cadata=self.web.ca_pem.decode())
+            for user, password in list(self.web.users.items())[:1]:
+                token = base64.b64encode(f"{user}:{password}".encode()).decode()
+                request.add_header("Authorization", f"Basic {token}")
+        return urllib.request.urlopen(request, timeout=timeout, context=context)
+
     def _ready(self) -> bool:
         try:
-            with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
+            with self._open("/-/ready", 2) as response:
                 return bool(response.status == 200)
         except (urllib.error.URLError, OSError):
             return False
 
     def query(self, promql: str) -> list[dict[str, Any]]:
         """An instant query's result vector; a PromQL error raises with Prometheus's message."""
-        url = f"{self.url}/api/v1/query?{urllib.parse.urlencode({'query': promql})}"
+        path = f"/api/v1/query?{urllib.parse.urlencode({'query': promql})}"
         try:
-            with urllib.request.urlopen(url, timeout=5) as response:
+            with self._open(path, 5) as response:
                 body = json.load(response)
         except urllib.error.HTTPError as error:
             body = json.load(error)
@@ -190,7 +240,7 @@ class Prometheus(processes.Supervised):
             time.sleep(0.25)
 
     def active_targets(self) -> list[dict[str, Any]]:
-        with urllib.request.urlopen(f"{self.url}/api/v1/targets?state=active", timeout=5) as response:
+        with self._open("/api/v1/targets?state=active", 5) as response:
             body = json.load(response)
         targets: list[dict[str, Any]] = body["data"]["activeTargets"]
         return targets

@@ -22,6 +22,7 @@ def model_deployment(
     candidates: list[dict[str, str]] | None = None,
     steps: list[dict[str, Any]] | None = None,
     compare_with: str | None = None,
+    prometheus: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A sample: one latency (p90), error-rate and accuracy SLO, checked every 2 seconds."""
     body: dict[str, Any] = {
@@ -46,7 +47,8 @@ def model_deployment(
                 "steps": steps or [{"weight": 50, "pause": "6s"}, {"weight": 100, "pause": "2s"}],
                 "progressDeadline": "10m",
                 "analysis": {
-                    "prometheus": {"url": prometheus_url, "timeout": "2s"},
+                    # `prometheus`: how to connect (tls, auth, headers), beside the url.
+                    "prometheus": {"url": prometheus_url, "timeout": "2s", **(prometheus or {})},
                     "interval": "2s",
                     "window": "10s",
                     "minSamples": 20,

@@ -261,3 +261,48 @@ def test_a_new_uri_under_the_same_version_is_promoted_only_once_stable_serves_it
     assert world.deployments[names.ROLE_STABLE].revision == new
     assert world.status.stable is not None and world.status.stable.revision == new
     assert (world.status.history[-1].outcome, world.status.history[-1].revision) == (Outcome.PROMOTED, new)
+
+
+def test_missing_prometheus_credentials_hold_the_canary_and_say_which_secret() -> None:
+    world = deployed()
+    message = "Prometheus https://prom:9090 credentials: Secret ml/prom-auth key 'password': no such key"
+    world.unavailable = ("PrometheusCredentialsMissing", message)
+    before = len(world.log)
+    world.set_spec(spec_with(model={"version": "8"}))
+    world.run_until(Phase.PAUSED)
+    assert not any(d.status.phase in {Phase.PROMOTING, Phase.SUCCEEDED} for d in world.log[before:])
+    healthy_condition = conditions.find(world.status.conditions, ConditionType.ANALYSIS_HEALTHY)
+    assert healthy_condition is not None
+    assert (healthy_condition.status, healthy_condition.reason) == (conditions.FALSE, "PrometheusCredentialsMissing")
+    assert healthy_condition.message == message, "one line, not once per check"
+    assert world.status.pause_reason is v1alpha1.PauseReason.ANALYSIS_INCONCLUSIVE
+    assert world.status.stable is not None and world.status.stable.version == "7"
+
+    world.unavailable = None  # the Secret is fixed: the next checks pass and the rollout goes on
+    world.run_until(Phase.SUCCEEDED)
+    assert world.status.stable is not None and world.status.stable.version == "8"
+    healthy_condition = conditions.find(world.status.conditions, ConditionType.ANALYSIS_HEALTHY)
+    assert healthy_condition is not None and healthy_condition.status == conditions.TRUE
+
+
+def test_refused_credentials_make_analysis_unhealthy_with_the_reason_a_timeout_does_not() -> None:
+    world = deployed()
+    refused = "Prometheus https://prom:9090: 401 Unauthorized"
+    world.measure = lambda version: [
+        verdicts.Evidence(name, error=refused, reason="PrometheusUnauthorized") for name in ("latency", "errorRate")
+    ]
+    world.set_spec(spec_with(model={"version": "8"}))
+    world.run_until(Phase.PAUSED)
+    found = conditions.find(world.status.conditions, ConditionType.ANALYSIS_HEALTHY)
+    assert found is not None and (found.status, found.reason) == (conditions.FALSE, "PrometheusUnauthorized")
+    assert found.message == f"latency: {refused}; errorRate: {refused}"
+
+    world.measure = lambda version: [
+        verdicts.Evidence("latency", error="Prometheus https://prom:9090: no answer within 10s"),
+        verdicts.Evidence("errorRate", error=refused, reason="PrometheusUnauthorized"),
+    ]
+    checked = world.status.analysis.last_check
+    while world.status.analysis.last_check == checked:
+        world.tick(30)
+    found = conditions.find(world.status.conditions, ConditionType.ANALYSIS_HEALTHY)
+    assert found is not None and (found.status, found.reason) == (conditions.UNKNOWN, "CheckError")

@@ -98,6 +98,8 @@ class World:
     hpa_replicas: int = 1
     # What the provider will measure: a function of the canary version.
     measure: Callable[[str], list[verdicts.Evidence]] = lambda version: []
+    # The shell could not connect at all (reason, message): no query runs.
+    unavailable: tuple[str, str] | None = None
     log: list[machine.Decision] = field(default_factory=list)
     queried: int = 0
     # Each look's canary weight and the side the shell would read beside the canary (None: no side).
@@ -125,9 +127,14 @@ class World:
             stable = self.status.stable
             side = queries.compared_side(round_.against, stable.version if stable else None)
             self.compared.append((self.status.canary_weight, side))
-            found = tuple(
-                verdicts.judge_all(round_.checks, self.measure(self.status.canary.version), round_.look, round_.planned)
-            )
+            if self.unavailable is not None:
+                found = tuple(verdicts.unavailable(round_.checks, *self.unavailable))
+            else:
+                found = tuple(
+                    verdicts.judge_all(
+                        round_.checks, self.measure(self.status.canary.version), round_.look, round_.planned
+                    )
+                )
         return Observations(
             now=self.now,
             generation=self.generation,

@@ -203,12 +203,17 @@ def test_rbac_is_least_privilege(everything: list[dict[str, Any]]) -> None:
     role = kustomize.find(everything, "ClusterRole")
     for rule in role["rules"]:
         assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"], rule
-        assert not {"configmaps", "leases", "pods/exec", "pods/log"} & set(rule["resources"]), rule
-        # Secrets: create only (the feedback key, created once when absent); never read,
-        # list, watch, update or delete, so the operator cannot see or reset any Secret.
-        if "secrets" in rule["resources"]:
-            assert rule["resources"] == ["secrets"] and rule["verbs"] == ["create"], rule
+        assert not {"leases", "pods/exec", "pods/log"} & set(rule["resources"]), rule
         assert not {"escalate", "bind", "impersonate", "deletecollection"} & set(rule["verbs"]), rule
+        if {"secrets", "configmaps"} & set(rule["resources"]):
+            # Read by name (the Prometheus credentials a spec names) and, for Secrets, created
+            # (the feedback key, once when absent): list or watch would hand the operator every
+            # Secret in the cluster; update, patch or delete could reset one someone rotated.
+            assert not {"list", "watch", "update", "patch", "delete"} & set(rule["verbs"]), rule
+    readable = {r for rule in role["rules"] if "get" in rule["verbs"] for r in rule["resources"]}
+    assert {"secrets", "configmaps"} <= readable, "the analysis cannot read the Prometheus credentials it names"
+    created = {r for rule in role["rules"] if "create" in rule["verbs"] for r in rule["resources"]}
+    assert "secrets" in created, "the operator cannot create the feedback key Secret"
     # the operator never writes the resource itself, only its status
     main = [r for r in role["rules"] if names.PLURAL in r["resources"]]
     assert main and set(main[0]["verbs"]) <= {"list", "watch"}

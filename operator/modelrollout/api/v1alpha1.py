@@ -336,9 +336,190 @@ class Traffic(_Model):
         return self
 
 
+SECRET_NAME_PATTERN: Final = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"  # a DNS subdomain, as Secrets and ConfigMaps are named
+DATA_KEY_PATTERN: Final = r"^[-._a-zA-Z0-9]+$"  # a key of a Secret's or ConfigMap's data
+# An HTTP field name is a token (RFC 9110 5.1); anything else a proxy may drop or split.
+HEADER_NAME_PATTERN: Final = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"
+MAX_HEADERS: Final = 16
+
+
+class KeyRef(_Model):
+    """One key of a Secret or ConfigMap in the ModelDeployment's namespace."""
+
+    name: str = Field(min_length=1, max_length=253, pattern=SECRET_NAME_PATTERN, description="Object name.")
+    key: str = Field(min_length=1, max_length=253, pattern=DATA_KEY_PATTERN, description="Key in its data.")
+
+
+class SecretRef(_Model):
+    name: str = Field(min_length=1, max_length=253, pattern=SECRET_NAME_PATTERN, description="Secret name.")
+
+
+class PrometheusTLS(_Model):
+    """How the Prometheus server's certificate is verified. Verified against the system CAs by default."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "!(has(self.caSecretRef) && has(self.caConfigMapRef))",
+                    "spec.rollout.analysis.prometheus.tls: set caSecretRef or caConfigMapRef, not both",
+                    field_path=".caConfigMapRef",
+                ),
+                cel(
+                    "!(has(self.insecureSkipVerify) && self.insecureSkipVerify) || "
+                    "!(has(self.caSecretRef) || has(self.caConfigMapRef) || has(self.serverName))",
+                    "spec.rollout.analysis.prometheus.tls.insecureSkipVerify: verification is off, "
+                    "so a CA or serverName would be ignored; drop one or the other",
+                    field_path=".insecureSkipVerify",
+                ),
+            ]
+        }
+    )
+
+    ca_secret_ref: KeyRef | None = Field(
+        default=None, description="A Secret key holding the PEM CA bundle that signed the server's certificate."
+    )
+    ca_config_map_ref: KeyRef | None = Field(
+        default=None, description="A ConfigMap key holding the PEM CA bundle (e.g. a cluster's service CA)."
+    )
+    insecure_skip_verify: bool = Field(
+        default=False, description="Do not verify the server's certificate at all. For tests only."
+    )
+    server_name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=253,
+        pattern=r"^[A-Za-z0-9]([-A-Za-z0-9.]*[A-Za-z0-9])?$",
+        description="The name the certificate must carry, when it differs from the url's host.",
+    )
+
+    @model_validator(mode="after")
+    def _one_ca_and_verified(self) -> PrometheusTLS:
+        if self.ca_secret_ref is not None and self.ca_config_map_ref is not None:
+            raise ValueError("spec.rollout.analysis.prometheus.tls: set caSecretRef or caConfigMapRef, not both")
+        if self.insecure_skip_verify and (self.ca_secret_ref or self.ca_config_map_ref or self.server_name):
+            raise ValueError(
+                "spec.rollout.analysis.prometheus.tls.insecureSkipVerify: verification is off, "
+                "so a CA or serverName would be ignored; drop one or the other"
+            )
+        return self
+
+
+class BasicAuth(_Model):
+    """HTTP basic authentication, with the user name and password from one Secret."""
+
+    secret_ref: SecretRef = Field(description="The Secret holding both.")
+    username_key: str = Field(
+        default="username", min_length=1, max_length=253, pattern=DATA_KEY_PATTERN, description="Key of the user name."
+    )
+    password_key: str = Field(
+        default="password", min_length=1, max_length=253, pattern=DATA_KEY_PATTERN, description="Key of the password."
+    )
+
+
+ONE_AUTH: Final = (
+    "spec.rollout.analysis.prometheus.auth: set one of bearerTokenSecretRef, serviceAccountToken or basicAuth"
+)
+
+
+class PrometheusAuth(_Model):
+    """How the operator authenticates to Prometheus: one method."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "(has(self.bearerTokenSecretRef) ? 1 : 0) + "
+                    "(has(self.serviceAccountToken) && self.serviceAccountToken ? 1 : 0) + "
+                    "(has(self.basicAuth) ? 1 : 0) == 1",
+                    ONE_AUTH,
+                ),
+            ]
+        }
+    )
+
+    bearer_token_secret_ref: KeyRef | None = Field(
+        default=None, description="A Secret key holding a bearer token, sent as 'Authorization: Bearer <token>'."
+    )
+    service_account_token: bool = Field(
+        default=False,
+        description="Send the operator pod's own service account token as a bearer token (read at each check, "
+        "so a rotated token is picked up), e.g. for a Thanos querier behind kube-rbac-proxy.",
+    )
+    basic_auth: BasicAuth | None = Field(default=None, description="User name and password from a Secret.")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> PrometheusAuth:
+        chosen = [self.bearer_token_secret_ref is not None, self.service_account_token, self.basic_auth is not None]
+        if sum(chosen) != 1:
+            raise ValueError(ONE_AUTH)
+        return self
+
+
+class Header(_Model):
+    """One extra request header."""
+
+    name: str = Field(
+        min_length=1, max_length=256, pattern=HEADER_NAME_PATTERN, description="Header name, e.g. X-Scope-OrgID."
+    )
+    value: str = Field(max_length=4096, pattern=r"^[^\r\n]*$", description="Header value, one line.")
+
+
 class Prometheus(_Model):
+    """Where the analysis queries, and how it connects: TLS, authentication, extra headers."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "self.url.startsWith('https://') || !has(self.tls)",
+                    "spec.rollout.analysis.prometheus.tls: TLS settings need an https:// url",
+                    field_path=".tls",
+                ),
+                cel(
+                    "self.headers.all(h, "
+                    "self.headers.filter(g, g.name.lowerAscii() == h.name.lowerAscii()).size() == 1)",
+                    "spec.rollout.analysis.prometheus.headers: each header may be listed once",
+                    field_path=".headers",
+                ),
+                cel(
+                    "!self.headers.exists(h, h.name.lowerAscii() == 'authorization')",
+                    "spec.rollout.analysis.prometheus.headers: set Authorization through auth, "
+                    "so that its secret stays in a Secret",
+                    field_path=".headers",
+                ),
+            ]
+        }
+    )
+
     url: str = Field(pattern=r"^https?://.+", max_length=2048, description="Base URL of the Prometheus HTTP API.")
     timeout: Duration = Field(default=timedelta(seconds=10), description="Timeout of one query.")
+    tls: PrometheusTLS | None = Field(
+        default=None, description="Certificate verification of an https:// url (default: verified, system CAs)."
+    )
+    auth: PrometheusAuth | None = Field(default=None, description="Authentication (default: none).")
+    # A list of named entries, not a map: a map's keys cannot carry a schema (no length
+    # bound, no pattern), and the API server merges a list by name all the same.
+    headers: list[Header] = Field(
+        default_factory=list,
+        max_length=MAX_HEADERS,
+        description="Extra request headers, e.g. X-Scope-OrgID for Mimir or Cortex. Not for secrets: use auth.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Prometheus:
+        if self.tls is not None and not self.url.startswith("https://"):
+            raise ValueError("spec.rollout.analysis.prometheus.tls: TLS settings need an https:// url")
+        names = [h.name.lower() for h in self.headers]
+        if len(names) != len(set(names)):
+            raise ValueError("spec.rollout.analysis.prometheus.headers: each header may be listed once")
+        if "authorization" in names:
+            raise ValueError(
+                "spec.rollout.analysis.prometheus.headers: set Authorization through auth, "
+                "so that its secret stays in a Secret"
+            )
+        return self
 
 
 class LatencySLO(_Model):

@@ -26,9 +26,9 @@ from modelrollout.api import durations
 from modelrollout.api.v1alpha1 import Condition, ModelDeploymentSpec, ModelDeploymentStatus, Phase, Router
 from modelrollout.builders import common, deployments, feedbackkeys, httproutes, jobs, services
 from modelrollout.handlers import telemetry
-from modelrollout.kube import applying, observing
+from modelrollout.kube import applying, credentials, observing
 from modelrollout.kube.clients import Clients
-from modelrollout.metrics import queries
+from modelrollout.metrics import connection, queries
 from modelrollout.metrics.prometheus import PrometheusProvider
 from modelrollout.metrics.providers import Provider
 from modelrollout.pools import profiles
@@ -42,8 +42,8 @@ Body = Mapping[str, Any]
 ChildKey = tuple[str, str]  # (kind, name)
 
 
-def _default_provider(url: str, timeout: float) -> Provider:
-    return PrometheusProvider(url, timeout)
+def _default_provider(connected: connection.Connection) -> Provider:
+    return PrometheusProvider(connected)
 
 
 @dataclass
@@ -58,7 +58,7 @@ class Shell:
     clients: Clients
     settings: OperatorSettings
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
-    provider_for: Callable[[str, float], Provider] = _default_provider
+    provider_for: Callable[[connection.Connection], Provider] = _default_provider
     applied: dict[observing.Owner, dict[ChildKey, tuple[str, str]]] = field(default_factory=dict)
 
 
@@ -184,7 +184,13 @@ def _analyse(
     analysis = spec.rollout.analysis
     if analysis is None or status.canary is None:
         return None
-    provider = shell.provider_for(analysis.prometheus.url, analysis.prometheus.timeout.total_seconds())
+    round_ = verdicts.plan(spec.rollout, status, now)
+    prometheus = analysis.prometheus
+    found = credentials.read(shell.clients, namespace, connection.references(prometheus))
+    connected = connection.resolve(prometheus, namespace, found)
+    if isinstance(connected, connection.Unavailable):
+        return tuple(verdicts.unavailable(round_.checks, connected.reason, connected.message))
+    provider = shell.provider_for(connected)
     scope = queries.Scope(
         namespace=namespace,
         name=name,
@@ -192,7 +198,6 @@ def _analyse(
         window=durations.text(analysis.window),
         extra=shell.settings.analysis_selector.format(namespace=namespace, name=name),
     )
-    round_ = verdicts.plan(spec.rollout, status, now)
     canary = queries.Side(names.ROLE_CANARY, status.canary.version)
     against = queries.compared_side(round_.against, status.stable.version if status.stable else None)
     evidence = provider.measure(round_, scope, canary, against)

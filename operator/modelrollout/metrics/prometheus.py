@@ -1,4 +1,8 @@
-"""The Prometheus provider, on `prometheus-api-client`.
+"""The Prometheus provider: instant queries over urllib3, with the spec's TLS, auth and headers.
+
+urllib3 directly, not a higher-level client: a CA bundle from a Secret is loaded into
+an `ssl.SSLContext` in memory (no file holds it), and `serverName` sets both SNI and
+the name checked, which takes a pool of our own.
 
 The client is synchronous; the operator calls `measure` from a worker thread (Kopf runs
 sync handlers in an executor). A round's queries run concurrently and share one
@@ -9,15 +13,17 @@ and never stalls other resources.
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import math
+import ssl
 import time
 from collections.abc import Callable
 from typing import Any
 
-from prometheus_api_client import PrometheusConnect
-from urllib3.util.retry import Retry
+import urllib3
 
-from modelrollout.metrics import queries
+from modelrollout.metrics import failures, queries
+from modelrollout.metrics.connection import Connection, origin
 from modelrollout.metrics.queries import Scope, Side
 from modelrollout.rollout.statistics import Histogram
 from modelrollout.rollout.verdicts import Counts, Evidence, Kind, Round
@@ -66,19 +72,72 @@ def histogram(result: list[dict[str, Any]]) -> Histogram | None:
     return Histogram(tuple(ordered[:-1]), tuple(cumulative))
 
 
+def ssl_context(connection: Connection) -> ssl.SSLContext:
+    """Verified against the spec's CA alone when it names one, else the system's; or not at all."""
+    if not connection.verify:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    try:
+        return ssl.create_default_context(cadata=connection.ca_pem)
+    except (ssl.SSLError, ValueError) as err:
+        raise QueryError(f"the CA bundle in {connection.ca_from} is not a PEM certificate ({err})") from err
+
+
+def _answer(response: urllib3.BaseHTTPResponse) -> list[dict[str, Any]]:
+    body = response.data
+    try:
+        parsed = json.loads(body) if body else None
+    except ValueError:
+        parsed = None
+    if response.status != 200:
+        # Prometheus says why in JSON (a PromQL error); a proxy in front answers in text.
+        detail = parsed.get("error", "") if isinstance(parsed, dict) else body[:200].decode(errors="replace").strip()
+        raise failures.StatusError(response.status, str(detail).splitlines()[0] if detail else "")
+    if not isinstance(parsed, dict) or parsed.get("status") != "success":
+        raise QueryError("the answer is not a Prometheus API response")
+    result: list[dict[str, Any]] = parsed["data"]["result"]
+    return result
+
+
 class PrometheusProvider:
-    def __init__(self, url: str, timeout_seconds: float, *, query: Query | None = None) -> None:
-        self.url = url
-        self.timeout = timeout_seconds
+    def __init__(self, connection: Connection, *, query: Query | None = None) -> None:
+        self.connection = connection
+        self.url = connection.url
+        self.timeout = connection.timeout_seconds
         self._query = query or self._connect()
 
     def _connect(self) -> Query:
+        options: dict[str, Any] = {}
+        if self.url.startswith("https://"):
+            try:
+                options["ssl_context"] = ssl_context(self.connection)
+            except QueryError as err:
+                failed = err
+
+                def refuse(promql: str, left: float) -> list[dict[str, Any]]:
+                    raise failed
+
+                return refuse
+            if self.connection.server_name:
+                options["server_hostname"] = self.connection.server_name
         # No retries inside a check: a down Prometheus must answer 'error' within the deadline.
-        client = PrometheusConnect(url=self.url, disable_ssl=True, retry=Retry(total=0), timeout=self.timeout)
+        pool = urllib3.PoolManager(maxsize=MAX_PARALLEL, retries=False, **options)
+        endpoint = f"{self.url}/api/v1/query"
+        headers = dict(self.connection.headers)
 
         def run(promql: str, left: float) -> list[dict[str, Any]]:
-            result: list[dict[str, Any]] = client.custom_query(promql, timeout=max(left, 0.1))
-            return result
+            timeout = max(left, 0.1)
+            response = pool.request(
+                "GET",
+                endpoint,
+                fields={"query": promql},
+                headers=headers,
+                timeout=urllib3.Timeout(total=timeout),
+                redirect=False,
+            )
+            return _answer(response)
 
         return run
 
@@ -110,9 +169,8 @@ class PrometheusProvider:
             pool.shutdown(wait=False, cancel_futures=True)
         return [self._evidence(check.name, check.kind, answers) for check in round_.checks]
 
-    @staticmethod
     def _evidence(
-        name: str, kind: Kind, answers: dict[tuple[str, str, str], list[dict[str, Any]] | BaseException]
+        self, name: str, kind: Kind, answers: dict[tuple[str, str, str], list[dict[str, Any]] | BaseException]
     ) -> Evidence:
         mine = {(label, what): a for (check, label, what), a in answers.items() if check == name}
         try:
@@ -137,4 +195,9 @@ class PrometheusProvider:
 
             return Evidence(name, counts=counts("canary"), stable_counts=counts("stable"))
         except Exception as err:  # any failure to get an answer is an error result, never a crash
-            return Evidence(name, error=f"{type(err).__name__}: {err}"[:300])
+            return Evidence(name, error=self.describe(err), reason=failures.reason(err))
+
+    def describe(self, error: BaseException) -> str:
+        if isinstance(error, QueryError):
+            return f"Prometheus {origin(self.url)}: {error}"[: failures.MAX_LENGTH]
+        return failures.describe(error, self.url, self.timeout)

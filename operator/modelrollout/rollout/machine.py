@@ -637,9 +637,14 @@ class _Pass:
                 measurements=[*a.measurements, *new][-MAX_MEASUREMENTS:],
             )
         )
-        detail = "; ".join(v.message for v in verdicts if v.result is result) or result.value
+        detail = "; ".join(dict.fromkeys(v.message for v in verdicts if v.result is result)) or result.value
         healthy = {Result.PASS: conditions.TRUE, Result.FAIL: conditions.FALSE}.get(result, conditions.UNKNOWN)
-        self.condition(ConditionType.ANALYSIS_HEALTHY, healthy, f"Check{result.value.capitalize()}", detail)
+        reason = f"Check{result.value.capitalize()}"
+        causes = {v.reason for v in verdicts if v.result is result}
+        if result is Result.ERROR and len(causes) == 1 and "" not in causes:
+            # A cause a person must fix (a missing Secret), not a passing outage: say it is unhealthy.
+            healthy, reason = conditions.FALSE, causes.pop()
+        self.condition(ConditionType.ANALYSIS_HEALTHY, healthy, reason, detail)
         if result is Result.FAIL:
             self.event("CheckFailed", f"{detail} ({failed}/{limits.failure_limit} failures)", warning=True)
             if failed >= limits.failure_limit:

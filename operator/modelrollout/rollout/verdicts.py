@@ -93,6 +93,7 @@ class Evidence:
     stable_counts: Counts | None = None
     value: float | None = None  # custom metrics: the query's value now
     error: str | None = None  # the provider could not answer
+    reason: str = ""  # why, when a person must act (e.g. PrometheusUnauthorized); "" for a passing outage
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,7 @@ class Verdict:
     confidence: float | None = None
     message: str = ""
     floor_met: bool = True  # False: fewer events than the check's floor, or no data
+    reason: str = ""  # an error's cause the rollout's condition names (e.g. PrometheusCredentialsMissing)
 
 
 def parse_condition(condition: str) -> tuple[str, float]:
@@ -361,7 +363,9 @@ def _judge_custom(check: Check, ev: Evidence) -> Verdict:
 def judge(check: Check, evidence: Evidence, look: int = 1, planned: int = 1) -> Verdict:
     """Pass, fail, inconclusive or error for one check at look `look` (1, 2, ...) of `planned`."""
     if evidence.error is not None:
-        return Verdict(check.name, Result.ERROR, None, message=f"{check.name}: provider error: {evidence.error}")
+        return Verdict(
+            check.name, Result.ERROR, None, message=f"{check.name}: {evidence.error}", reason=evidence.reason
+        )
     if check.kind is Kind.LATENCY:
         return _judge_latency(check, evidence, look, planned)
     if check.kind in {Kind.ERROR_RATE, Kind.ACCURACY}:
@@ -374,6 +378,11 @@ def judge_all(checks: Sequence[Check], evidence: Sequence[Evidence], look: int =
     by_name = {e.check: e for e in evidence}
     missing = "no evidence returned"
     return [judge(c, by_name.get(c.name, Evidence(check=c.name, error=missing)), look, planned) for c in checks]
+
+
+def unavailable(checks: Sequence[Check], reason: str, message: str) -> list[Verdict]:
+    """Every check an error for one cause that stops them all before a query (e.g. credentials missing)."""
+    return [Verdict(c.name, Result.ERROR, None, message=message, floor_met=False, reason=reason) for c in checks]
 
 
 def overall(verdicts: Sequence[Verdict]) -> Result:
