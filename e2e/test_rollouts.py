@@ -32,6 +32,14 @@ def model(tmp_path: Path, version: str, **knobs: int) -> str:
     return models.classifier(tmp_path / version / "model.onnx", **knobs).as_uri()
 
 
+def broken_model(tmp_path: Path, version: str) -> Path:
+    """A file no runtime can read, under the name a model would have."""
+    broken = tmp_path / version / "model.onnx"
+    broken.parent.mkdir(parents=True)
+    broken.write_bytes(b"\x08\x07this is not a protobuf" * 50)
+    return broken
+
+
 def apply(bed: beds.Bed, namespace: str, version: str, uri: str, **options: Any) -> None:
     options.setdefault("prometheus_url", bed.prometheus.url)
     bed.apply(samples.model_deployment(NAME, namespace, version, uri, **options))
@@ -382,9 +390,7 @@ def test_a_broken_model_stops_the_rollout_and_stable_keeps_serving(
     bed: beds.Bed, namespace: str, tmp_path: Path
 ) -> None:
     first_version(bed, namespace, tmp_path)
-    broken = tmp_path / "2" / "model.onnx"
-    broken.parent.mkdir(parents=True)
-    broken.write_bytes(b"\x08\x07this is not a protobuf" * 50)
+    broken = broken_model(tmp_path, "2")
     with bed.traffic(namespace, NAME, "classifier", rate=20) as load:
         apply(bed, namespace, "2", broken.as_uri())
         body = reach(bed, namespace, "Failed", timeout=180)
@@ -406,9 +412,7 @@ def test_a_canary_that_never_becomes_ready_is_rolled_back_at_the_progress_deadli
 ) -> None:
     """Unoptimized, so nothing checks the model before the server loads it: its pods crash-loop."""
     first_version(bed, namespace, tmp_path)
-    broken = tmp_path / "2" / "model.onnx"
-    broken.parent.mkdir(parents=True)
-    broken.write_bytes(b"\x08\x07this is not a protobuf" * 50)
+    broken = broken_model(tmp_path, "2")
     body = samples.model_deployment(NAME, namespace, "2", broken.as_uri(), prometheus_url=bed.prometheus.url)
     body["spec"]["optimization"] = {"enabled": False}
     body["spec"]["rollout"]["progressDeadline"] = "20s"
