@@ -726,7 +726,10 @@ class Rollout(_Model):
     )
     progress_deadline: Duration = Field(
         default=timedelta(minutes=30),
-        description="A rollout not done after this is reported stuck (condition and metric).",
+        description=(
+            "A rollout not done after this is reported stuck (condition and metric); a canary whose pods are "
+            "not ready for this long (crash-looping, unschedulable) is rolled back."
+        ),
     )
 
     @model_validator(mode="after")
