@@ -11,6 +11,7 @@ both.
 from __future__ import annotations
 
 import itertools
+import re
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any, Final, TypedDict
@@ -68,6 +69,15 @@ class ModelFormat(StrEnum):
     OPENVINO = "openvino"
 
 
+# The served model's URI is copied into status (and so into Events and `kubectl get`):
+# credentials written into it would be shown to everyone who may read the resource.
+USERINFO_PATTERN: Final = r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/?#]*@"
+NO_USERINFO: Final = (
+    "spec.model.uri: must not carry credentials (user:password@), which status and Events would show; "
+    "give them to the pods through the operator's envFromSecret or workload identity"
+)
+
+
 class ModelSource(_Model):
     """Which model to deploy and where to fetch it."""
 
@@ -79,6 +89,7 @@ class ModelSource(_Model):
                     "spec.model.uri: an .xml file is OpenVINO IR; set format: openvino",
                     field_path=".uri",
                 ),
+                cel(f"!self.uri.matches('{USERINFO_PATTERN}')", NO_USERINFO, field_path=".uri"),
             ]
         }
     )
@@ -115,6 +126,12 @@ class ModelSource(_Model):
     def _format_matches_uri(self) -> ModelSource:
         if self.format is ModelFormat.ONNX and self.uri.endswith(".xml"):
             raise ValueError("spec.model.uri: an .xml file is OpenVINO IR; set format: openvino")
+        return self
+
+    @model_validator(mode="after")
+    def _no_credentials_in_uri(self) -> ModelSource:
+        if re.match(USERINFO_PATTERN, self.uri):
+            raise ValueError(NO_USERINFO)
         return self
 
 
@@ -709,7 +726,10 @@ class Rollout(_Model):
     )
     progress_deadline: Duration = Field(
         default=timedelta(minutes=30),
-        description="A rollout not done after this is reported stuck (condition and metric).",
+        description=(
+            "A rollout not done after this is reported stuck (condition and metric); a canary whose pods are "
+            "not ready for this long (crash-looping, unschedulable) is rolled back."
+        ),
     )
 
     @model_validator(mode="after")
