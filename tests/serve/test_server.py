@@ -316,6 +316,8 @@ def test_sigterm_turns_not_ready_at_once_and_answers_through_the_drain(
         except requests.ConnectionError:
             break
         assert response.status_code == 200, response.text
+        # Keep-alive clients are sent to reconnect, through the Service, elsewhere.
+        assert response.headers["Connection"] == "close"
         answered, last_answer = answered + 1, time.monotonic()
         assert last_answer - signalled < drain + 30, "still accepting long after the drain period"
     assert answered > 0
