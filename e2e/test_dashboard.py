@@ -120,6 +120,7 @@ def test_a_live_rollout_is_shown_and_aborted_from_the_page(
             page.screenshot(path=str(tmp_path / "dashboard-rolled-back.png"), full_page=True)
             page.close()
         canary_gone(bed, namespace)  # load runs on until its pods have drained and stopped
+    print(f"requests sent {dict(load.sent)}, failed {dict(load.failed)}")
     assert load.sent["2"] > 0 and load.sent["1"] > 0
     assert sum(load.failed.values()) == 0, f"failed {dict(load.failed)} of sent {dict(load.sent)}"
 
