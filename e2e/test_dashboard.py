@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes import client
 
 from e2e.testbed import bed as beds
 from e2e.testbed import dashboards, models, samples
@@ -49,6 +51,15 @@ def apply(
     bed.apply(body)
 
 
+def canary_gone(bed: beds.Bed, namespace: str) -> None:
+    selector = f"{names.LABEL_INSTANCE}={NAME},{names.LABEL_ROLE}={names.ROLE_CANARY}"
+    core = client.CoreV1Api(bed.plane.api_client())
+    deadline = time.monotonic() + 90
+    while core.list_namespaced_pod(namespace, label_selector=selector).items:
+        assert time.monotonic() < deadline, "the aborted canary's pods outlived their grace period"
+        time.sleep(0.5)
+
+
 def test_a_live_rollout_is_shown_and_aborted_from_the_page(
     bed: beds.Bed, namespace: str, tmp_path: Path, chromium: Any
 ) -> None:
@@ -56,7 +67,7 @@ def test_a_live_rollout_is_shown_and_aborted_from_the_page(
     apply(bed, namespace, tmp_path, "1", optimization_enabled=False)  # version 2's Job fills the table
     bed.wait(namespace, NAME, lambda b: beds.settled(b) and beds.phase(b) == "Succeeded", timeout=240, what="version 1")
     key = f"{namespace}/{NAME}"
-    with bed.traffic(namespace, NAME, "classifier", rate=20):
+    with bed.traffic(namespace, NAME, "classifier", rate=20) as load:
         # A long first step: the canary stays at 50% until the page aborts it.
         apply(bed, namespace, tmp_path, "2", steps=[{"weight": 50, "pause": "10m"}, {"weight": 100}])
 
@@ -108,6 +119,10 @@ def test_a_live_rollout_is_shown_and_aborted_from_the_page(
             expect(page.locator("#phase")).to_have_text("RolledBack", timeout=120_000)
             page.screenshot(path=str(tmp_path / "dashboard-rolled-back.png"), full_page=True)
             page.close()
+        canary_gone(bed, namespace)  # load runs on until its pods have drained and stopped
+    print(f"requests sent {dict(load.sent)}, failed {dict(load.failed)}")
+    assert load.sent["2"] > 0 and load.sent["1"] > 0
+    assert sum(load.failed.values()) == 0, f"failed {dict(load.failed)} of sent {dict(load.sent)}"
 
     body = bed.get(namespace, NAME)
     assert body["metadata"]["annotations"][names.ANNOTATION_ABORT]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -108,8 +109,8 @@ def test_server_becomes_ready_is_scraped_and_stops_on_delete(
             "template": {
                 "metadata": {"labels": labels(names.COMPONENT_SERVER)},
                 "spec": {
-                    "terminationGracePeriodSeconds": 5,
-                    "containers": [container(TINY_SERVER)],
+                    "terminationGracePeriodSeconds": 10,
+                    "containers": [{**container(TINY_SERVER), "lifecycle": {"preStop": {"sleep": {"seconds": 3}}}}],
                 },
             },
         },
@@ -124,7 +125,15 @@ def test_server_becomes_ready_is_scraped_and_stops_on_delete(
     scraped = prometheus_server.wait_for(f'testbed_served{{namespace="{namespace}", pod="{name}"}}')
     assert float(scraped[0]["value"][1]) == 1.0
 
+    port = next(e.port for e in process_kubelet.endpoints() if e.pod == name)
     kubectl("delete", "-n", namespace, "deployment/server", "--wait=false")
+    # Out of the endpoints at once, while the preStop sleep keeps the server answering.
+    until("the pod to leave the endpoints", lambda: all(e.pod != name for e in process_kubelet.endpoints()), 10)
+    left = time.monotonic()
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{kubelet.READY_PATH}", timeout=5) as answer:
+        assert answer.status == 200
+    until("the process to end", lambda: not os.path.exists(f"/proc/{pid}"), 30)
+    assert time.monotonic() - left >= 2.5, "SIGTERM came before the preStop sleep was over"
     until(
         "the pod to be removed",
         lambda: (
@@ -132,7 +141,6 @@ def test_server_becomes_ready_is_scraped_and_stops_on_delete(
             and kubectl.json("get", "pods", "-n", namespace)["items"] == []
         ),
     )
-    until("the process to end", lambda: not os.path.exists(f"/proc/{pid}"))
     assert f"{namespace}/{name}" not in process_kubelet.running()
     until(
         "the target to be dropped",

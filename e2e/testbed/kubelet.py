@@ -5,8 +5,10 @@ optimization Jobs, see `stages.PROCESS_COMPONENTS`) this runs the first containe
 command, args and env as a process on this machine and reports the outcome through
 the pods/status subresource the way a kubelet does: Running, Ready once the server
 answers its readiness endpoint, then Succeeded or Failed with the exit code and the
-termination message. Deleting a pod sends SIGTERM, waits the grace period, then
-removes the pod. Running inference servers are listed for Prometheus.
+termination message. Deleting a pod does what a kubelet and the endpoints controller
+do together: the pod leaves the endpoints at once, its container's preStop sleep runs,
+then SIGTERM, SIGKILL when the grace period (counted from the deletion) runs out, and
+the pod is removed. Running inference servers are listed for Prometheus.
 
 The status documents are built by pure functions; the `ProcessKubelet` class is the
 shell that watches, spawns and patches.
@@ -224,6 +226,20 @@ def terminated_status(
     }
 
 
+def pre_stop_seconds(container: Mapping[str, Any]) -> float:
+    """The container's preStop sleep; 0 for none. Exec and HTTP hooks are not run here."""
+    hook = (container.get("lifecycle") or {}).get("preStop") or {}
+    return float((hook.get("sleep") or {}).get("seconds", 0))
+
+
+def termination_grace(pod: Mapping[str, Any]) -> float:
+    """What the deletion asked for, else the pod's own, else Kubernetes' default."""
+    grace = pod["metadata"].get("deletionGracePeriodSeconds")
+    if grace is None:
+        grace = pod["spec"].get("terminationGracePeriodSeconds", 30)
+    return float(grace)
+
+
 def restarts_after_exit(restart_policy: str, exit_code: int) -> bool:
     return restart_policy == "Always" or (restart_policy == "OnFailure" and exit_code != 0)
 
@@ -301,8 +317,7 @@ class ProcessKubelet:
         self._watch.stop()
         with self._lock:
             runs = list(self._runs.values())
-        for run in runs:
-            processes.terminate(run.proc, grace=timeout / 2)
+        processes.terminate_all([run.proc for run in runs], grace=timeout / 2)
         for worker in [*self._workers, *([self._thread] if self._thread else [])]:
             worker.join(timeout)
         if self._own_dir:
@@ -511,11 +526,16 @@ class ProcessKubelet:
         return False
 
     def _delete(self, run: _Run, pod: dict[str, Any]) -> None:
-        grace = pod["metadata"].get("deletionGracePeriodSeconds")
-        if grace is None:
-            grace = pod["spec"].get("terminationGracePeriodSeconds", 30)
-        processes.terminate(run.proc, grace=float(grace))
-        run.done.wait(float(grace) + 5)
+        # `run.deleting` already took the pod out of `endpoints()`, as the endpoints
+        # controller does on the deletion timestamp; the hook's sleep is the time clients
+        # have to notice while the server still answers everything.
+        grace = termination_grace(pod)
+        deadline = time.monotonic() + grace
+        if run.proc is not None and run.proc.poll() is None:
+            self._stopping.wait(min(pre_stop_seconds(pod["spec"]["containers"][0]), grace))
+        # A kubelet gives at least two seconds after a hook that used up the grace period.
+        processes.terminate(run.proc, grace=max(deadline - time.monotonic(), 2.0))
+        run.done.wait(grace + 5)
         self._publish_targets()
         self._delete_now(pod)
         with self._lock:

@@ -13,8 +13,9 @@ import ctypes
 import os
 import signal
 import subprocess
+import time
 import types
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import IO, Final, Self
 
@@ -54,14 +55,21 @@ def spawn(
 
 def terminate(proc: subprocess.Popen[bytes] | None, grace: float) -> None:
     """SIGTERM the child's process group, SIGKILL it after `grace` seconds; reaped after."""
-    if proc is None or proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(grace)
-    except subprocess.TimeoutExpired:
-        kill(proc)
+    terminate_all([proc], grace)
+
+
+def terminate_all(procs: Iterable[subprocess.Popen[bytes] | None], grace: float) -> None:
+    """`terminate` for many children at once: all drain together, within one `grace`."""
+    live = [proc for proc in procs if proc is not None and proc.poll() is None]
+    for proc in live:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for proc in live:
+        try:
+            proc.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            kill(proc)
 
 
 def kill(proc: subprocess.Popen[bytes] | None) -> None:

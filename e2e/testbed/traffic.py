@@ -6,6 +6,12 @@ split is what the servers really see. Every answer gets feedback with the true l
 posted with the answer's feedback token through the Service too: to another endpoint
 picked the same way, usually not the one that answered, so the servers must judge each
 other's tokens. Loops are bounded by a rate and stop when asked.
+
+Like kube-proxy following EndpointSlices, every request (the feedback post included)
+is routed by the endpoint set as published at that moment, never by an earlier copy:
+a pod that left the set gets no new request, and the one it may still be answering
+finishes because the pod drains before it stops (its preStop sleep, then the server's
+drain). So any failed request is a fault of the product, not of the test bed.
 """
 
 from __future__ import annotations
@@ -78,8 +84,7 @@ class Traffic:
         pause = self.workers / self.rate
         while not self._stop.is_set():
             started = time.monotonic()
-            ready = self.endpoints()
-            if ready:
+            if ready := self.endpoints():
                 version, port = pick.choice(ready)
                 row, label = models.sample(rng)
                 try:
@@ -99,16 +104,18 @@ class Traffic:
                     )
                     parameters = answer["parameters"]
                     assert isinstance(parameters, dict), answer
-                    _, judge = pick.choice(self.endpoints() or ready)
-                    self._post(
-                        judge,
-                        f"/v2/models/{self.model}/feedback",
-                        {"token": parameters[names.PARAMETER_FEEDBACK_TOKEN], "label": label},
-                    )
+                    # Chosen afresh: the endpoint that answered may have left the set meanwhile.
+                    if judges := self.endpoints():
+                        _, judge = pick.choice(judges)
+                        self._post(
+                            judge,
+                            f"/v2/models/{self.model}/feedback",
+                            {"token": parameters[names.PARAMETER_FEEDBACK_TOKEN], "label": label},
+                        )
                     with self._lock:
                         self.sent[version] += 1
                 except OSError as err:  # a server going away mid-request is part of the job
                     with self._lock:
                         self.failed[version] += 1
-                    log.debug("request to %s failed: %s", port, err)
+                    log.warning("request to version %s on port %s failed: %s", version, port, err)
             self._stop.wait(max(0.0, pause - (time.monotonic() - started)))

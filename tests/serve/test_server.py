@@ -291,3 +291,37 @@ def test_sigterm_finishes_the_request_in_flight(start_server: StartServer, slow_
     assert np.isfinite(output["data"]).all()
     assert server.process.wait(60) == 0
     assert "finishing in-flight requests" in "".join(server.log)
+
+
+def test_sigterm_turns_not_ready_at_once_and_answers_through_the_drain(
+    start_server: StartServer, classifier: Classifier
+) -> None:
+    drain = 4.0
+    server = start_server("--model-name", "clf", "--model-uri", str(classifier.path), "--drain-seconds", str(drain))
+    infer = server.url + "/v2/models/clf/infer"
+    body = {"inputs": [{"name": "X", "datatype": "FP32", "shape": [1, 4], "data": classifier.features[0].tolist()}]}
+    server.process.send_signal(signal.SIGTERM)
+    signalled = time.monotonic()
+    # Readiness drops at once: a router probing it stops sending here.
+    deadline = signalled + 2
+    while requests.get(server.url + "/v2/health/ready", timeout=5).status_code != 503:
+        assert time.monotonic() < deadline, "still ready after SIGTERM"
+    assert requests.get(server.url + "/v2/models/clf/ready", timeout=5).status_code == 503
+    # Yet every request that still arrives on a new connection is answered until the
+    # listener closes, and that is no sooner than the drain period.
+    answered, last_answer = 0, signalled
+    while True:
+        try:
+            response = requests.post(infer, json=body, timeout=10)
+        except requests.ConnectionError:
+            break
+        assert response.status_code == 200, response.text
+        # Keep-alive clients are sent to reconnect, through the Service, elsewhere.
+        assert response.headers["Connection"] == "close"
+        answered, last_answer = answered + 1, time.monotonic()
+        assert last_answer - signalled < drain + 30, "still accepting long after the drain period"
+    assert answered > 0
+    assert last_answer - signalled >= drain * 0.75, f"stopped accepting {last_answer - signalled:.1f}s after SIGTERM"
+    assert server.process.wait(30) == 0
+    log = "".join(server.log)
+    assert "draining: not ready" in log and log.index("draining") < log.index("finishing in-flight requests")

@@ -139,3 +139,23 @@ def test_secret_volumes_become_local_folders_named_in_env(tmp_path: Path) -> Non
         "OTHER": "/etc/keyring/x",  # a prefix of the name, not of the path
         "SAME": str(tmp_path),
     }
+
+
+@pytest.mark.parametrize(
+    ("lifecycle", "seconds"),
+    [
+        ({"preStop": {"sleep": {"seconds": 5}}}, 5.0),
+        ({"preStop": {"exec": {"command": ["true"]}}}, 0.0),
+        ({}, 0.0),
+        (None, 0.0),
+    ],
+)
+def test_pre_stop_sleep(lifecycle: dict[str, object] | None, seconds: float) -> None:
+    assert kubelet.pre_stop_seconds({"name": "c", "lifecycle": lifecycle}) == seconds
+
+
+def test_grace_from_the_deletion_then_the_pod_then_the_default() -> None:
+    spec = {"terminationGracePeriodSeconds": 30}
+    assert kubelet.termination_grace({"metadata": {"deletionGracePeriodSeconds": 0}, "spec": spec}) == 0.0
+    assert kubelet.termination_grace({"metadata": {}, "spec": spec}) == 30.0
+    assert kubelet.termination_grace({"metadata": {}, "spec": {}}) == 30.0

@@ -10,8 +10,13 @@ from modelrollout.builders import common, feedbackkeys, pods
 from modelrollout.pools.profiles import Profile
 from modelrollout.settings import OperatorSettings
 
+# Termination, in order: the pod leaves the endpoints while preStop sleeps (routers catch
+# up), SIGTERM turns it not-ready yet still answering for the drain (routers that probe
+# the pod catch up), then in-flight requests finish; SIGKILL only after all of that.
 PRE_STOP_SECONDS = 5
-GRACE_SECONDS = 30  # pre-stop sleep + the server's drain timeout, with room to spare
+DRAIN_SECONDS = 3
+SHUTDOWN_TIMEOUT_SECONDS = 20
+GRACE_SECONDS = PRE_STOP_SECONDS + DRAIN_SECONDS + SHUTDOWN_TIMEOUT_SECONDS + 2
 
 
 def selector(owner: common.Owner, role: str) -> dict[str, str]:
@@ -43,6 +48,8 @@ def server_deployment(
         names.ENV_ROLE: role,
         names.ENV_PORT: str(settings.server_port),
         names.ENV_GRPC_PORT: str(names.GRPC_PORT),
+        names.ENV_DRAIN_SECONDS: str(DRAIN_SECONDS),
+        names.ENV_SHUTDOWN_TIMEOUT_SECONDS: str(SHUTDOWN_TIMEOUT_SECONDS),
         # Unset, batches as large as the one the optimizer measured throughput at.
         names.ENV_MAX_BATCH_SIZE: str(spec.serving.batching.max_batch_size or spec.optimization.benchmark_batch),
         names.ENV_MAX_BATCH_DELAY_SECONDS: repr(spec.serving.batching.max_delay.total_seconds()),
@@ -69,8 +76,8 @@ def server_deployment(
             "periodSeconds": 10,
             "failureThreshold": 3,
         },
-        # Endpoints are removed while SIGTERM is sent; a short sleep first lets routers stop
-        # sending before the server stops accepting, then it drains what is in flight.
+        # Endpoints are removed while preStop runs; the sleep lets routers stop sending
+        # before the server even hears of the shutdown.
         "lifecycle": {"preStop": {"sleep": {"seconds": PRE_STOP_SECONDS}}},
         "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}, *mounts, feedbackkeys.mount()],
         "securityContext": pods.CONTAINER_SECURITY,

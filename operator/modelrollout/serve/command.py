@@ -1,8 +1,9 @@
 """`modelrollout serve`: load one model and serve it until SIGTERM.
 
 The port opens first (live), the model loads and warms up (then ready); on SIGTERM
-the server turns not-ready, stops accepting, lets in-flight requests finish within
-the shutdown timeout, and exits 0.
+the server turns not-ready at once but keeps accepting and answering for the drain
+period (routers that watch readiness or endpoints stop sending meanwhile), then stops
+accepting, lets in-flight requests finish within the shutdown timeout, and exits 0.
 """
 
 from __future__ import annotations
@@ -65,8 +66,13 @@ async def serve(config: settings.Settings) -> int:
 
     with tempfile.TemporaryDirectory(prefix="modelrollout-serve-") as work_dir:
         code = await _serve_until_stopped(config, Path(work_dir), stop, repository, pool, server_metrics)
-        log.info("shutting down: finishing in-flight requests")
+        # Not ready from here on; a request that still arrives is answered, not refused.
+        was_serving = repository.ready()
         plane.shutting_down = True
+        if was_serving and config.drain_seconds > 0:
+            log.info("draining: not ready, still answering for %.1fs", config.drain_seconds)
+            await asyncio.sleep(config.drain_seconds)
+        log.info("shutting down: finishing in-flight requests")
         if grpc_server is not None:
             # Stops accepting at once; calls in flight get the same grace as REST's.
             await grpc_server.stop(config.shutdown_timeout_seconds)

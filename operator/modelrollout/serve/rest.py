@@ -76,7 +76,15 @@ class RestServer:
             app.router.add_get(prefix + "/ready", self.model_ready)
             app.router.add_post(prefix + "/infer", self.infer)
             app.router.add_post(prefix + "/feedback", self.feedback)
+        app.on_response_prepare.append(self._close_when_draining)
         return app
+
+    async def _close_when_draining(self, request: web.Request, response: web.StreamResponse) -> None:
+        # No endpoint change moves a keep-alive connection: closing it after each answer
+        # sends the client's next request through the Service to a pod that stays.
+        if self.plane.shutting_down:
+            response.force_close()
+            response.headers["Connection"] = "close"  # the headers are already prepared here
 
     async def server_metadata(self, request: web.Request) -> web.Response:
         return _json(self.plane.server_metadata())

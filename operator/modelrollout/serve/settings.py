@@ -34,6 +34,7 @@ ENV_VARS = (
     names.ENV_FEEDBACK_WINDOW_SECONDS,
     names.ENV_FEEDBACK_MAX_PENDING,
     names.ENV_SHUTDOWN_TIMEOUT_SECONDS,
+    names.ENV_DRAIN_SECONDS,
     names.ENV_MAX_BATCH_SIZE,
     names.ENV_MAX_BATCH_DELAY_SECONDS,
     names.ENV_GRPC_PORT,
@@ -68,6 +69,7 @@ class Settings:
     feedback_window_seconds: float
     feedback_max_pending: int
     shutdown_timeout_seconds: float
+    drain_seconds: float = 0.0  # after SIGTERM: not ready but still accepting, before the listener closes
     max_batch_size: int = 1  # rows per session run; 1: no batching
     max_batch_delay_seconds: float = 0.0
     grpc_port: int | None = None  # None: no gRPC listener
@@ -118,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--shutdown-timeout-seconds",
         help=f"on SIGTERM, how long in-flight requests may finish [{e.ENV_SHUTDOWN_TIMEOUT_SECONDS}] (default 25)",
+    )
+    p.add_argument(
+        "--drain-seconds",
+        help=f"on SIGTERM, how long to keep answering while not ready, before closing [{e.ENV_DRAIN_SECONDS}] "
+        "(default 0)",
     )
     p.add_argument(
         "--max-batch-size",
@@ -213,6 +220,7 @@ def parse(argv: Sequence[str], env: Mapping[str, str]) -> Settings:
         shutdown_timeout_seconds=src.number(
             float, "shutdown_timeout_seconds", e.ENV_SHUTDOWN_TIMEOUT_SECONDS, "25", 0.0
         ),
+        drain_seconds=src.number(float, "drain_seconds", e.ENV_DRAIN_SECONDS, "0", 0.0),
         max_batch_size=src.number(int, "max_batch_size", e.ENV_MAX_BATCH_SIZE, "1", 1),
         max_batch_delay_seconds=src.number(float, "max_batch_delay_seconds", e.ENV_MAX_BATCH_DELAY_SECONDS, "0", 0.0),
         grpc_port=None
