@@ -94,7 +94,10 @@ def pair(bed: bare.Bare) -> Iterator[Pair]:
     try:
         for replica in replicas:
             replica.start()
-        bare.within(60, "the standby pauses in favour of the leader", lambda: "Pausing operations" in log(standby))
+        # A replica starts paused and resumes only if no live peer outranks it: once both
+        # have announced themselves, the standby has seen the leader and stays paused.
+        announced = {command.peering_priority(pod) for pod in pods}
+        bare.within(60, "both replicas in the peering object", lambda: peers(bed) == announced)
         yield Pair(active, standby, {id(active): high_name, id(standby): low_name})
     finally:
         for replica in replicas:
@@ -104,6 +107,13 @@ def pair(bed: bare.Bare) -> Iterator[Pair]:
         assert "Traceback" not in text, replica.tail(80)
         assert not operators.rbac_refusals(text), replica.tail(80)
         assert "same priority" not in text, replica.tail(80)
+
+
+def peers(bed: bare.Bare) -> set[int]:
+    """The priorities the peering object lists (one entry per live replica)."""
+    custom = client.CustomObjectsApi(bed.plane.api_client())
+    peering = custom.get_cluster_custom_object("kopf.dev", "v1", "clusterkopfpeerings", names.PEERING_NAME)
+    return {int(entry["priority"]) for entry in (peering.get("status") or {}).values()}
 
 
 def log(operator: OperatorProcess) -> str:
@@ -146,6 +156,7 @@ def test_only_one_acts_and_the_standby_finishes_the_rollout_when_it_dies(bed: ba
     assert not twice, twice
     reasons = Counter(e.reason for e in before)
     print(f"\nEvents from the leader before the kill: {dict(reasons)}")
+    assert "Resuming operations" not in log(pair.standby), pair.standby.tail(40)
 
     # The leader dies mid-canary; the promotion that follows at once needs the standby.
     pair.active.kill()
@@ -164,3 +175,5 @@ def test_only_one_acts_and_the_standby_finishes_the_rollout_when_it_dies(bed: ba
         (e.reason, e.reporting_instance) for e in after
     ]
     assert "Resuming operations" in log(pair.standby), pair.standby.tail(40)
+    alone = {command.peering_priority(pair.name(pair.standby))}
+    bare.within(30, "the dead leader's entry cleaned from the peering object", lambda: peers(bed) == alone)
