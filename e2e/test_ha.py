@@ -106,7 +106,7 @@ def pair(bed: bare.Bare) -> Iterator[Pair]:
         text = log(replica)
         assert "Traceback" not in text, replica.tail(80)
         assert not operators.rbac_refusals(text), replica.tail(80)
-        assert "same priority" not in text, replica.tail(80)
+        assert "Possibly conflicting operators" not in text, replica.tail(80)  # two with one priority
 
 
 def peers(bed: bare.Bare) -> set[int]:
