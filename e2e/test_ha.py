@@ -177,3 +177,41 @@ def test_only_one_acts_and_the_standby_finishes_the_rollout_when_it_dies(bed: ba
     assert "Resuming operations" in log(pair.standby), pair.standby.tail(40)
     alone = {command.peering_priority(pair.name(pair.standby))}
     bare.within(30, "the dead leader's entry cleaned from the peering object", lambda: peers(bed) == alone)
+
+
+def test_an_api_server_restart_mid_canary_leaves_the_rollout_to_finish(bed: bare.Bare, pair: Pair) -> None:
+    # Whichever replica still runs (the one that took over, after the test above).
+    running = [r for r in (pair.active, pair.standby) if r.proc is not None and r.proc.poll() is None]
+    assert running, "no replica left running"
+    operator = running[-1]
+    api = bed.plane.api_client()
+    core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
+    namespace = f"ha-{uuid.uuid4().hex[:6]}"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
+
+    def status() -> dict[str, Any]:
+        try:
+            got = custom.get_namespaced_custom_object(names.GROUP, names.VERSION, namespace, names.PLURAL, "m")
+        except (client.exceptions.ApiException, OSError):
+            return {}  # the API server is still coming back
+        return dict(got.get("status") or {})
+
+    body = {"apiVersion": names.API_VERSION, "kind": names.KIND, "metadata": {"name": "m"}, "spec": spec("1")}
+    custom.create_namespaced_custom_object(names.GROUP, names.VERSION, namespace, names.PLURAL, body)
+    bare.within(60, "version 1 Succeeded", lambda: status().get("phase") == "Succeeded")
+    custom.patch_namespaced_custom_object(names.GROUP, names.VERSION, namespace, names.PLURAL, "m", {"spec": spec("2")})
+    bare.within(60, "version 2 on its first canary step", lambda: status().get("phase") == "Canary")
+
+    began = time.monotonic()
+    bed.plane.restart_apiserver(down=5.0)
+    print(f"\nAPI server down and back in {time.monotonic() - began:.1f}s")
+    assert operator.proc is not None and operator.proc.poll() is None, operator.tail(40)
+    # Only a watch that came back sees the promotion: a change made after the restart.
+    custom = client.CustomObjectsApi(bed.plane.api_client())
+    custom.patch_namespaced_custom_object(
+        names.GROUP, names.VERSION, namespace, names.PLURAL, "m", {"metadata": {"annotations": {
+            names.ANNOTATION_PROMOTE: "after-restart"}}}
+    )  # fmt: skip
+    took = bare.within(90, "version 2 Succeeded after the restart", lambda: status().get("phase") == "Succeeded")
+    print(f"the operator acted on a change made after the restart within {took:.1f}s")
+    assert status().get("stableVersion") == "2", status()
