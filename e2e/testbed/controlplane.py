@@ -291,6 +291,20 @@ class ControlPlane(processes.Supervised):
         if self._own_dir and not self.keep_work_dir:
             shutil.rmtree(self.work_dir, ignore_errors=True)
 
+    def restart_apiserver(self, down: float = 0.0, timeout: float = 15.0) -> None:
+        """SIGTERM the API server, leave it down `down` seconds, start it again until ready.
+
+        Same flags, certificates and signing key: its clients' kubeconfigs and tokens stay
+        valid, as with an API server restarted by an upgrade or a crash.
+        """
+        proc = self._procs["kube-apiserver"]
+        proc.send_signal(signal.SIGTERM)
+        _exit(proc, time.monotonic() + timeout)
+        time.sleep(down)
+        self._spawn("kube-apiserver", [str(self.bins.kube_apiserver), *apiserver_args(self.work_dir, self.ports)])
+        deadline = time.monotonic() + self.start_timeout
+        self._wait("kube-apiserver", deadline, lambda: self._https_ok(self.ports.apiserver, "/readyz"))
+
     def pids(self) -> dict[str, int]:
         return {name: proc.pid for name, proc in self._procs.items()}
 
@@ -348,7 +362,7 @@ class ControlPlane(processes.Supervised):
             (work / secret).chmod(0o600)
 
     def _spawn(self, name: str, argv: list[str]) -> None:
-        log = self.log_path(name).open("w")
+        log = self.log_path(name).open("a")  # a restarted component's log goes on
         self._logs.append(log)
         proc = processes.spawn(argv, log, cwd=self.work_dir, group=self._group)
         if self._group is None:

@@ -30,9 +30,15 @@ def rbac_refusals(log: str) -> list[str]:
 
 class OperatorProcess:
     def __init__(
-        self, work_dir: Path, kubeconfig: Path, settings: dict[str, Any], extra_args: tuple[str, ...] = ()
+        self,
+        work_dir: Path,
+        kubeconfig: Path,
+        settings: dict[str, Any],
+        extra_args: tuple[str, ...] = (),
+        env: dict[str, str] | None = None,
     ) -> None:
         self.extra_args = extra_args
+        self.env = env or {}  # e.g. a pod name per replica, as the downward API gives one
         self.work_dir = work_dir
         self.kubeconfig = kubeconfig
         self.config = work_dir / "operator.yaml"
@@ -49,7 +55,11 @@ class OperatorProcess:
     def start(self, timeout: float = 60.0) -> None:
         self.starts += 1
         log = self.log_path.open("ab")
-        env = {**os.environ, "PYTHONPATH": kubelet.python_path(os.environ.get("PYTHONPATH"), kubelet.package_root())}
+        env = {
+            **os.environ,
+            **self.env,
+            "PYTHONPATH": kubelet.python_path(os.environ.get("PYTHONPATH"), kubelet.package_root()),
+        }
         self.proc = processes.spawn(
             [
                 sys.executable, "-m", "modelrollout", "operator",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import kopf
@@ -25,6 +25,25 @@ logger = logging.getLogger(__name__)
 
 MANAGED = {names.LABEL_MANAGED_BY: names.MANAGER}
 SELECTOR = f"{names.LABEL_MANAGED_BY}={names.MANAGER}"
+
+
+@dataclasses.dataclass(frozen=True)
+class EndlessBackoffs:
+    """Retry delays for Kopf's own requests (watches, peering keep-alives) that never run out.
+
+    Kopf gives up on a request after its last backoff (about a minute in all), and a
+    keep-alive that gives up ends the operator: an API server down for longer than that
+    (an upgrade, a restart of etcd) would turn into a crash loop instead of a reconnect.
+    A fresh iterator per request, so every request starts from the short delays.
+    """
+
+    first: tuple[float, ...] = (1, 1, 2, 3, 5, 8)
+    then: float = 10.0
+
+    def __iter__(self) -> Iterator[float]:
+        yield from self.first
+        while True:
+            yield self.then
 
 
 def memo_for(settings: OperatorSettings | None = None, kubeconfig: str | None = None) -> kopf.Memo:
@@ -49,6 +68,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     # Our own Events say what happened; Kopf's log-to-Event mirroring would only add noise.
     settings.posting.level = logging.ERROR
     settings.watching.server_timeout = 300
+    settings.networking.error_backoffs = EndlessBackoffs()
     # Only our own children travel: the API server filters the watches by label.
     for group, plural in CHILDREN:
         settings.watching.label_selectors[group, plural] = SELECTOR

@@ -13,6 +13,7 @@ does not set stay with whoever set them.
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
 from typing import Any, Final
 
@@ -153,7 +154,8 @@ def post_event(
             "message": message[:1024],
             "source": {"component": names.MANAGER},
             "reportingComponent": names.MANAGER,
-            "reportingInstance": names.MANAGER,
+            # The replica that acted (its pod name): with two replicas, whose Event it is.
+            "reportingInstance": os.environ.get(names.ENV_POD_NAME) or names.MANAGER,
             "firstTimestamp": stamp,
             "lastTimestamp": stamp,
             "count": 1,
