@@ -278,7 +278,7 @@ def _carry_out_one(
             )
             if not _unchanged(shell, owner, built, seen.deployments):
                 _ensure_feedback_key(shell, owner)
-            _apply_child(shell, owner, built, seen.deployments)
+                _apply(shell, owner, built, seen.deployments)
         case actions.RemoveDeployment():
             name = common.deployment_name(owner, action.role)
             if name in seen.deployments:
@@ -303,8 +303,17 @@ def _apply_child(
     present: Mapping[str, observing.DeploymentView | observing.ChildView],
 ) -> None:
     """Server-side apply, skipped when the child is exactly what this operator last applied."""
-    if _unchanged(shell, owner, obj, present):
-        return
+    if not _unchanged(shell, owner, obj, present):
+        _apply(shell, owner, obj, present)
+
+
+def _apply(
+    shell: Shell,
+    owner: common.Owner,
+    obj: dict[str, Any],
+    present: Mapping[str, observing.DeploymentView | observing.ChildView],
+) -> None:
+    """Server-side apply, handing replicas over to an HPA first where the manifest leaves them out."""
     key = (obj["kind"], obj["metadata"]["name"])
     seen = present.get(key[1])
     if isinstance(seen, observing.DeploymentView) and seen.replicas_owned and "replicas" not in obj["spec"]:
